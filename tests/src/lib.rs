@@ -1,0 +1,11 @@
+//! # netchan-tests — the deterministic test kit and end-to-end tests
+//!
+//! - [`link`]: a seeded, virtual-time link emulator (latency, jitter, random and
+//!   Gilbert-Elliott loss, duplication, reordering, corruption, rate limit with a bounded
+//!   queue, blackholes).
+//!
+//! The scenario tests live in `tests/tests/`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod link;

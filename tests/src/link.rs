@@ -1,0 +1,1 @@
+//! Virtual-time link emulator (skeleton: implemented by the test-kit task).

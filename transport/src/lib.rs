@@ -1,0 +1,13 @@
+//! # netchan-transport — the sans-IO protocol engine of netchan
+//!
+//! A reliable, multi-channel transport over UDP datagrams, in the family of QUIC and KCP,
+//! written as a pure state machine: it never touches sockets, threads, clocks or a
+//! thread-local RNG. Time is passed in, randomness comes from a seed in the config.
+//!
+//! The normative wire format is in `docs/PROTOCOL.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ranges;
+pub mod recovery;
+pub mod wire;
