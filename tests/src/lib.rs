@@ -4,8 +4,15 @@
 //!   Gilbert-Elliott loss, duplication, reordering, corruption, rate limit with a bounded
 //!   queue, blackholes).
 //!
+//! - [`sim`]: a virtual-time simulator driving endpoints through those links, with
+//!   bounded run loops and seed replay (`NETCHAN_SEED`).
+//!
+//! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
+//!
 //! The scenario tests live in `tests/tests/`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod link;
+pub mod sim;
+pub mod workload;

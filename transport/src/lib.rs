@@ -11,3 +11,20 @@
 pub mod ranges;
 pub mod recovery;
 pub mod wire;
+
+mod channel;
+mod config;
+mod connection;
+mod crypto;
+mod endpoint;
+mod error;
+
+pub use channel::ChannelId;
+pub use config::{TransportConfig, TransportParams};
+pub use connection::{Connection, ConnectionStats, Event, Side, Transmit};
+#[cfg(any(test, feature = "insecure-test-crypto"))]
+pub use crypto::InsecureTestCrypto;
+pub use crypto::{CryptoConfig, CryptoError, HandshakeSession, PacketProtection};
+pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
+pub use error::{ConnectError, ConnectionError, OpenError, SendError, TransportErrorCode};
+pub use recovery::CongestionControl;

@@ -4,7 +4,6 @@
 //! a pluggable congestion [`Controller`] (NewReno, CUBIC) and a [`Pacer`].
 //!
 //! Sans-IO: time is always a parameter.
-#![allow(missing_docs, clippy::todo, unused)] // skeleton: implemented by the recovery task
 
 mod cc;
 mod pacing;
@@ -14,6 +13,8 @@ pub use cc::{Controller, CongestionControl, Cubic, NewReno};
 pub use pacing::Pacer;
 pub use rtt::RttEstimator;
 
+use crate::ranges::RangeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Knobs of loss recovery. Defaults follow RFC 9002 except where noted.
@@ -60,16 +61,20 @@ impl Default for RecoveryConfig {
     }
 }
 
+
 /// Bookkeeping for one sent packet, carrying the caller's payload `T` (what to
 /// retransmit if it is lost).
 #[derive(Debug, Clone)]
 pub struct SentPacket<T> {
+    /// When the packet was sent.
     pub time_sent: Instant,
     /// Datagram size in bytes.
     pub size: u16,
+    /// Whether the packet elicits an ACK (carries anything but ACK/padding frames).
     pub ack_eliciting: bool,
     /// Counts toward bytes in flight (everything but pure ACK/padding-only packets).
     pub in_flight: bool,
+    /// The caller's record of what the packet carried.
     pub payload: T,
 }
 
@@ -82,6 +87,16 @@ pub struct AckOutcome<T> {
     pub lost: Vec<(u64, SentPacket<T>)>,
     /// Whether an RTT sample was taken.
     pub rtt_sampled: bool,
+}
+
+impl<T> AckOutcome<T> {
+    fn empty() -> Self {
+        Self {
+            acked: Vec::new(),
+            lost: Vec::new(),
+            rtt_sampled: false,
+        }
+    }
 }
 
 /// What a timeout did.
@@ -100,7 +115,8 @@ pub enum TimeoutOutcome<T> {
 /// A protocol violation seen in an ACK.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {
-    /// The peer acknowledged a packet number we never sent.
+    /// The peer acknowledged a packet number we never sent (the largest number of the
+    /// first offending range).
     #[error("ACK of unsent packet {0}")]
     UnsentPacket(u64),
 }
@@ -108,15 +124,39 @@ pub enum AckError {
 /// Counters, for stats and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecoveryStats {
+    /// Packets recorded by `on_packet_sent`.
     pub packets_sent: u64,
+    /// Packets newly acknowledged.
     pub packets_acked: u64,
+    /// Packets declared lost (by an ACK or the loss timer; not by `drain_all`).
     pub packets_lost: u64,
+    /// Bytes of all packets recorded by `on_packet_sent`.
     pub bytes_sent: u64,
+    /// Bytes of the packets declared lost.
     pub bytes_lost: u64,
+    /// Congestion events that started a new recovery period (losses of packets sent
+    /// during the current recovery period are not counted again).
     pub congestion_events: u64,
+    /// Times persistent congestion was established.
     pub persistent_congestion_events: u64,
+    /// Probe timeouts fired.
     pub pto_count_total: u64,
+    /// Packets declared lost and acknowledged later.
     pub spurious_losses: u64,
+}
+
+/// Largest number of disjoint ranges of lost packet numbers remembered (for spurious-loss
+/// accounting and persistent congestion); the oldest are forgotten first.
+const MAX_LOST_RANGES: usize = 1024;
+/// Probe packets to send when the PTO fires (RFC 9002 §6.2.4: up to two).
+const PROBES_PER_PTO: usize = 2;
+
+/// A sent packet awaiting acknowledgement or loss.
+#[derive(Debug)]
+struct Outstanding<T> {
+    packet: SentPacket<T>,
+    /// The sender was application-limited when it sent this packet.
+    app_limited: bool,
 }
 
 /// Loss recovery + congestion control + pacing for one packet-number space.
@@ -125,82 +165,475 @@ pub struct RecoveryStats {
 /// `next_packet_number`), `on_ack_received` for every ACK frame of this space,
 /// `on_timeout` when `timeout()` is reached, and ask `can_send` / `pacing_delay` before
 /// building a packet.
+///
+/// Outstanding packets live in a `BTreeMap` keyed by packet number: an ACK costs
+/// O((newly acked + ranges) · log n), loss detection O((newly lost + 1) · log n), since
+/// send times grow with packet numbers and the lost packets are always a prefix of the
+/// outstanding ones.
 #[derive(Debug)]
 pub struct PathRecovery<T> {
-    _todo: std::marker::PhantomData<T>,
+    config: RecoveryConfig,
+    /// Outstanding (neither acknowledged nor lost) packets.
+    sent: BTreeMap<u64, Outstanding<T>>,
+    next_pn: u64,
+    largest_acked: Option<u64>,
+    bytes_in_flight: u64,
+    /// Outstanding ack-eliciting packets.
+    ack_eliciting_outstanding: usize,
+    time_of_last_ack_eliciting: Option<Instant>,
+    /// Time-threshold loss timer.
+    loss_time: Option<Instant>,
+    /// When the first RTT sample was taken (persistent congestion only considers packets
+    /// sent after it).
+    first_rtt_sample: Option<Instant>,
+    /// Start of the current recovery period, mirroring the controller's, for stats.
+    recovery_start: Option<Instant>,
+    /// Packet numbers declared lost (bounded by `MAX_LOST_RANGES`).
+    lost_pns: RangeSet,
+    rtt: RttEstimator,
+    cc: Box<dyn Controller>,
+    pacer: Pacer,
+    pto_count: u32,
+    /// The sender said it was application-limited and has not filled the window since.
+    app_limited: bool,
+    stats: RecoveryStats,
+    /// Scratch space for acks to hand to the controller: (time sent, bytes, app-limited).
+    cc_acks: Vec<(Instant, u64, bool)>,
 }
 
 impl<T> PathRecovery<T> {
+    /// Fresh recovery state for a path whose datagrams are at most `max_datagram_size`.
     pub fn new(config: &RecoveryConfig, max_datagram_size: u16, now: Instant) -> Self {
-        todo!()
+        Self {
+            config: config.clone(),
+            sent: BTreeMap::new(),
+            next_pn: 0,
+            largest_acked: None,
+            bytes_in_flight: 0,
+            ack_eliciting_outstanding: 0,
+            time_of_last_ack_eliciting: None,
+            loss_time: None,
+            first_rtt_sample: None,
+            recovery_start: None,
+            lost_pns: RangeSet::new(),
+            rtt: RttEstimator::new(config.initial_rtt),
+            cc: config.congestion.build(max_datagram_size, now),
+            pacer: Pacer::new(max_datagram_size, now),
+            pto_count: 0,
+            app_limited: false,
+            stats: RecoveryStats::default(),
+            cc_acks: Vec::new(),
+        }
     }
+
     /// The number the next packet must carry.
     pub fn next_packet_number(&self) -> u64 {
-        todo!()
+        self.next_pn
     }
+
     /// Records a sent packet (its number must be `next_packet_number()`).
+    ///
+    /// A number below `next_packet_number()` is a caller bug (debug assertion); release
+    /// builds ignore such a packet rather than corrupt the accounting. A number above it
+    /// (also a debug assertion) leaves the skipped numbers unsent.
     pub fn on_packet_sent(&mut self, now: Instant, pn: u64, packet: SentPacket<T>) {
-        todo!()
+        debug_assert_eq!(pn, self.next_pn, "packet numbers must be consecutive");
+        if pn < self.next_pn {
+            return;
+        }
+        self.next_pn = pn.saturating_add(1);
+        let size = u64::from(packet.size);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += size;
+        if packet.ack_eliciting {
+            self.ack_eliciting_outstanding += 1;
+            self.time_of_last_ack_eliciting = Some(now);
+        }
+        if packet.in_flight {
+            if self.config.pacing {
+                self.pacer
+                    .refill(now, self.rtt.smoothed(), self.cc.window());
+                self.pacer.on_sent(size);
+            }
+            self.bytes_in_flight += size;
+            self.cc.on_sent(now, size);
+            if self.bytes_in_flight >= self.cc.window() {
+                // The window is full: the sender is no longer application-limited.
+                self.app_limited = false;
+            }
+        }
+        let app_limited = self.app_limited;
+        self.sent.insert(pn, Outstanding { packet, app_limited });
     }
+
     /// Processes an ACK. `ranges` are inclusive (smallest, largest), highest first.
+    ///
+    /// The ranges come from the network: any order and overlaps are tolerated, and a range
+    /// with `smallest > largest` is ignored. A range reaching a number never sent is a
+    /// protocol violation: `Err(AckError::UnsentPacket)` and no state change.
     pub fn on_ack_received(
         &mut self,
         now: Instant,
         ranges: &[(u64, u64)],
         ack_delay: Duration,
     ) -> Result<AckOutcome<T>, AckError> {
-        todo!()
+        let mut largest = None;
+        for &(lo, hi) in ranges {
+            if lo > hi {
+                continue;
+            }
+            if hi >= self.next_pn {
+                return Err(AckError::UnsentPacket(hi));
+            }
+            largest = largest.max(Some(hi));
+        }
+        let Some(largest) = largest else {
+            return Ok(AckOutcome::empty());
+        };
+        self.largest_acked = self.largest_acked.max(Some(largest));
+
+        // Lowest range first, so well-formed ACKs produce ascending numbers.
+        let mut acked: Vec<(u64, SentPacket<T>)> = Vec::new();
+        self.cc_acks.clear();
+        for &(lo, hi) in ranges.iter().rev() {
+            if lo > hi {
+                continue;
+            }
+            // `hi < next_pn`, so `hi + 1` does not overflow.
+            let end = hi + 1;
+            // Late acks of packets declared lost. Each pass removes one range of the set.
+            loop {
+                let Some(spurious) = self.lost_pns.intersecting(lo..end).next() else {
+                    break;
+                };
+                self.stats.spurious_losses += spurious.end - spurious.start;
+                self.lost_pns.remove(spurious);
+            }
+            // Each pass removes one outstanding packet.
+            loop {
+                let Some(pn) = self.sent.range(lo..=hi).next().map(|(&pn, _)| pn) else {
+                    break;
+                };
+                let Some(entry) = self.sent.remove(&pn) else {
+                    break;
+                };
+                self.forget(&entry.packet);
+                if entry.packet.in_flight {
+                    let p = &entry.packet;
+                    self.cc_acks
+                        .push((p.time_sent, u64::from(p.size), entry.app_limited));
+                }
+                acked.push((pn, entry.packet));
+            }
+        }
+        if acked.is_empty() {
+            return Ok(AckOutcome::empty());
+        }
+        if !acked.is_sorted_by_key(|(pn, _)| *pn) {
+            acked.sort_unstable_by_key(|(pn, _)| *pn);
+        }
+        self.stats.packets_acked += acked.len() as u64;
+        self.pto_count = 0;
+
+        // RFC 9002 §5.1: sample when the largest acknowledged is newly acknowledged and
+        // something ack-eliciting was newly acknowledged.
+        let mut rtt_sampled = false;
+        if let Some((pn, newest)) = acked.last()
+            && *pn == largest
+            && acked.iter().any(|(_, p)| p.ack_eliciting)
+        {
+            let latest = now.saturating_duration_since(newest.time_sent);
+            self.rtt
+                .update(latest, ack_delay.min(self.config.max_ack_delay));
+            self.first_rtt_sample.get_or_insert(now);
+            rtt_sampled = true;
+        }
+
+        // RFC 9002 order: losses (and the congestion event) before window growth.
+        let lost = self.detect_lost(now);
+        self.on_lost(now, &lost);
+        for &(sent, bytes, app_limited) in &self.cc_acks {
+            self.cc.on_ack(now, sent, bytes, app_limited, &self.rtt);
+        }
+        self.cc_acks.clear();
+        Ok(AckOutcome {
+            acked,
+            lost,
+            rtt_sampled,
+        })
     }
+
     /// Earliest of the loss timer and the PTO, if armed.
+    ///
+    /// The loss timer takes precedence; the PTO is armed while ack-eliciting packets are
+    /// outstanding, `pto_interval()` after the last ack-eliciting packet was sent.
     pub fn timeout(&self) -> Option<Instant> {
-        todo!()
+        if self.loss_time.is_some() {
+            return self.loss_time;
+        }
+        self.pto_deadline()
     }
+
+    /// When the PTO fires, if armed.
+    fn pto_deadline(&self) -> Option<Instant> {
+        if self.ack_eliciting_outstanding == 0 {
+            return None;
+        }
+        self.time_of_last_ack_eliciting?
+            .checked_add(self.pto_interval())
+    }
+
     /// Handles the timer firing at `now` (no-op if not yet due).
     pub fn on_timeout(&mut self, now: Instant) -> TimeoutOutcome<T> {
-        todo!()
+        if let Some(loss_time) = self.loss_time {
+            if now < loss_time {
+                return TimeoutOutcome::None;
+            }
+            let lost = self.detect_lost(now);
+            self.on_lost(now, &lost);
+            return TimeoutOutcome::Lost(lost);
+        }
+        match self.pto_deadline() {
+            Some(deadline) if now >= deadline => {
+                self.pto_count = self.pto_count.saturating_add(1);
+                self.stats.pto_count_total += 1;
+                TimeoutOutcome::Probe(PROBES_PER_PTO)
+            }
+            _ => TimeoutOutcome::None,
+        }
     }
+
     /// Whether a packet of `bytes` fits the congestion window now.
     pub fn can_send(&self, bytes: u64) -> bool {
-        todo!()
+        self.bytes_in_flight.saturating_add(bytes) <= self.cc.window()
     }
+
     /// When pacing allows the next packet of `bytes`; `None` = now.
     pub fn pacing_delay(&mut self, now: Instant, bytes: u64) -> Option<Instant> {
-        todo!()
+        if !self.config.pacing {
+            return None;
+        }
+        self.pacer
+            .delay(now, bytes, self.rtt.smoothed(), self.cc.window())
     }
+
     /// Tell the controller the sender had nothing to send (app-limited) at `now`.
+    ///
+    /// Packets sent from now until the window is next filled are marked app-limited and
+    /// their acknowledgements do not grow the window. Ignored while the window is full.
     pub fn on_app_limited(&mut self, now: Instant) {
-        todo!()
+        let _ = now;
+        if self.bytes_in_flight < self.cc.window() {
+            self.app_limited = true;
+        }
     }
+
+    /// The RTT estimator.
     pub fn rtt(&self) -> &RttEstimator {
-        todo!()
+        &self.rtt
     }
+
+    /// Congestion window in bytes.
     pub fn congestion_window(&self) -> u64 {
-        todo!()
+        self.cc.window()
     }
+
+    /// Bytes of outstanding in-flight packets.
     pub fn bytes_in_flight(&self) -> u64 {
-        todo!()
+        self.bytes_in_flight
     }
+
     /// Whether ack-eliciting packets are outstanding.
     pub fn has_ack_eliciting_in_flight(&self) -> bool {
-        todo!()
+        self.ack_eliciting_outstanding > 0
     }
+
     /// Current PTO interval including backoff.
+    ///
+    /// `base = smoothed + max(4·rttvar, granularity) + max_ack_delay`, multiplied by
+    /// `pto_backoff^pto_count` (a backoff below 1 counts as 1) and capped at
+    /// `max(base, max_pto_interval)`.
     pub fn pto_interval(&self) -> Duration {
-        todo!()
+        let base = self
+            .rtt
+            .pto_base(self.config.granularity)
+            .saturating_add(self.config.max_ack_delay);
+        let cap = base.max(self.config.max_pto_interval);
+        if self.pto_count == 0 {
+            return base;
+        }
+        let factor = self.config.pto_backoff.max(1.0);
+        let exponent = i32::try_from(self.pto_count).unwrap_or(i32::MAX);
+        let secs = base.as_secs_f64() * factor.powi(exponent);
+        if secs.is_finite() && secs < cap.as_secs_f64() {
+            Duration::try_from_secs_f64(secs).map_or(cap, |d| d.min(cap))
+        } else {
+            cap
+        }
     }
+
     /// Consecutive PTOs without an ACK.
     pub fn pto_count(&self) -> u32 {
-        todo!()
+        self.pto_count
     }
+
+    /// Counters.
     pub fn stats(&self) -> RecoveryStats {
-        todo!()
+        self.stats
     }
+
     /// Name of the congestion controller in use.
     pub fn controller_name(&self) -> &'static str {
-        todo!()
+        self.cc.name()
     }
+
+    /// Largest packet number the peer acknowledged so far.
+    pub fn largest_acked(&self) -> Option<u64> {
+        self.largest_acked
+    }
+
+    /// Number of outstanding (neither acknowledged nor lost) packets.
+    pub fn outstanding_packets(&self) -> usize {
+        self.sent.len()
+    }
+
     /// Removes every outstanding packet (connection closing) and returns them.
+    ///
+    /// They are neither acknowledged nor lost: stats and the controller are unchanged.
     pub fn drain_all(&mut self) -> Vec<(u64, SentPacket<T>)> {
-        todo!()
+        self.bytes_in_flight = 0;
+        self.ack_eliciting_outstanding = 0;
+        self.loss_time = None;
+        std::mem::take(&mut self.sent)
+            .into_iter()
+            .map(|(pn, entry)| (pn, entry.packet))
+            .collect()
+    }
+
+    /// Removes a packet that left the outstanding set from the in-flight accounting.
+    fn forget(&mut self, packet: &SentPacket<T>) {
+        if packet.in_flight {
+            self.bytes_in_flight -= u64::from(packet.size);
+        }
+        if packet.ack_eliciting {
+            self.ack_eliciting_outstanding -= 1;
+        }
+    }
+
+    /// RFC 9002 §6.1.2: `max(time_threshold · max(latest, smoothed), granularity)`.
+    fn loss_delay(&self) -> Duration {
+        let rtt = self.rtt.latest().max(self.rtt.smoothed());
+        let secs = rtt.as_secs_f64() * self.config.time_threshold;
+        let delay = if secs.is_nan() || secs <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+        };
+        delay.max(self.config.granularity)
+    }
+
+    /// RFC 9002 §6.1: removes and returns the outstanding packets below the largest
+    /// acknowledged that are `packet_threshold` numbers or the loss delay older than it,
+    /// and re-arms the loss timer for the oldest remaining one.
+    ///
+    /// Send times grow with packet numbers, so the lost packets are a prefix of the
+    /// outstanding ones: the scan stops at the first survivor.
+    fn detect_lost(&mut self, now: Instant) -> Vec<(u64, SentPacket<T>)> {
+        self.loss_time = None;
+        let mut lost = Vec::new();
+        let Some(largest) = self.largest_acked else {
+            return lost;
+        };
+        let loss_delay = self.loss_delay();
+        let lost_send_time = now.checked_sub(loss_delay);
+        // Each pass removes one packet or ends the loop.
+        while let Some(entry) = self.sent.first_entry() {
+            let pn = *entry.key();
+            if pn > largest {
+                break;
+            }
+            let time_sent = entry.get().packet.time_sent;
+            let by_count = largest - pn >= self.config.packet_threshold;
+            let by_time = lost_send_time.is_some_and(|t| time_sent <= t);
+            if !(by_count || by_time) {
+                self.loss_time = time_sent.checked_add(loss_delay);
+                break;
+            }
+            let packet = entry.remove().packet;
+            self.forget(&packet);
+            lost.push((pn, packet));
+        }
+        lost
+    }
+
+    /// Accounting, persistent congestion and the congestion event for newly lost packets
+    /// (ascending packet numbers).
+    fn on_lost(&mut self, now: Instant, lost: &[(u64, SentPacket<T>)]) {
+        if lost.is_empty() {
+            return;
+        }
+        let mut newest_sent: Option<Instant> = None;
+        let mut lost_bytes = 0u64;
+        for (pn, packet) in lost {
+            let size = u64::from(packet.size);
+            self.stats.packets_lost += 1;
+            self.stats.bytes_lost += size;
+            // `pn < next_pn`, so `pn + 1` does not overflow.
+            self.lost_pns.insert(*pn..pn + 1);
+            if packet.in_flight {
+                lost_bytes += size;
+                newest_sent = newest_sent.max(Some(packet.time_sent));
+            }
+        }
+        let persistent = self.persistent_congestion(lost);
+        // Forget the oldest losses; each pass removes one range.
+        while self.lost_pns.range_count() > MAX_LOST_RANGES {
+            self.lost_pns.pop_first();
+        }
+        let Some(sent) = newest_sent else {
+            return;
+        };
+        if !cc::in_recovery(self.recovery_start, sent) {
+            self.stats.congestion_events += 1;
+            self.recovery_start = Some(now);
+        }
+        if persistent {
+            self.stats.persistent_congestion_events += 1;
+            self.recovery_start = None;
+        }
+        self.cc
+            .on_congestion_event(now, sent, persistent, lost_bytes);
+    }
+
+    /// RFC 9002 §7.6: two ack-eliciting packets of `lost`, sent after the first RTT
+    /// sample, with every packet between them declared lost (none acknowledged), sent
+    /// more than the persistent congestion duration apart.
+    fn persistent_congestion(&self, lost: &[(u64, SentPacket<T>)]) -> bool {
+        let Some(first_sample) = self.first_rtt_sample else {
+            return false;
+        };
+        let duration = self
+            .rtt
+            .pto_base(self.config.granularity)
+            .saturating_add(self.config.max_ack_delay)
+            .saturating_mul(self.config.persistent_congestion_threshold);
+        // (previous eligible packet number, send time of the first packet of the run)
+        let mut run: Option<(u64, Instant)> = None;
+        for (pn, packet) in lost {
+            if !packet.ack_eliciting || packet.time_sent <= first_sample {
+                continue;
+            }
+            match run {
+                // `pn < next_pn`, so `pn + 1` does not overflow.
+                Some((previous, start)) if self.lost_pns.contains_range(previous..pn + 1) => {
+                    if packet.time_sent.saturating_duration_since(start) > duration {
+                        return true;
+                    }
+                    run = Some((*pn, start));
+                }
+                _ => run = Some((*pn, packet.time_sent)),
+            }
+        }
+        false
     }
 }

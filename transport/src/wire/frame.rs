@@ -1,6 +1,26 @@
 //! Frames: the parsed representation, encoding, decoding and exact sizes.
-#![allow(missing_docs, clippy::todo, unused)] // skeleton: implemented by the wire task
+//!
+//! Every frame starts with its type as a varint; integer fields are varints.
+//!
+//! | type | frame              | fields                                                       |
+//! |------|--------------------|--------------------------------------------------------------|
+//! | 0x00 | PADDING            | (a single zero byte; runs are coalesced on decode)           |
+//! | 0x01 | PING               |                                                              |
+//! | 0x02 | ACK                | path_id, ack_delay_us, range_count, largest, first_range_len, (gap, range_len) * (range_count - 1) |
+//! | 0x03 | CHANNEL_DATA       | channel, offset, length, data                                |
+//! | 0x04 | DATAGRAM           | length, data                                                 |
+//! | 0x05 | MAX_DATA           | max                                                          |
+//! | 0x06 | MAX_CHANNEL_DATA   | channel, max                                                 |
+//! | 0x07 | CHANNEL_OPEN       | channel, label length, label                                 |
+//! | 0x08 | CHANNEL_CLOSE      | channel, final_size, error_code                              |
+//! | 0x09 | CONNECTION_CLOSE   | error_code, reason length, reason                            |
+//! | 0x0a | DATA_BLOCKED       | limit                                                        |
+//! | 0x0b | CHANNEL_BLOCKED    | channel, limit                                               |
+//!
+//! Decoding is canonical: a frame that decodes re-encodes to exactly the bytes it was
+//! decoded from (varints are minimal and every field is determined by the value).
 
+use super::varint::{MAX_VARINT, varint_len, write_varint};
 use super::{Reader, WireError};
 
 /// Most ACK ranges one ACK frame may carry (decoders reject more).
@@ -14,23 +34,67 @@ pub const MAX_REASON_LEN: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
+    /// Zero bytes used to pad a packet.
     Padding = 0x00,
+    /// Elicits an ACK; carries nothing.
     Ping = 0x01,
+    /// Acknowledges received packet numbers of one path.
     Ack = 0x02,
+    /// Bytes of a reliable, ordered channel at an offset.
     ChannelData = 0x03,
+    /// An unreliable datagram.
     Datagram = 0x04,
+    /// Connection-level flow control credit.
     MaxData = 0x05,
+    /// Channel-level flow control credit.
     MaxChannelData = 0x06,
+    /// Opens a channel with a label.
     ChannelOpen = 0x07,
+    /// Closes the sending side of a channel.
     ChannelClose = 0x08,
+    /// Closes the connection.
     ConnectionClose = 0x09,
+    /// The sender is blocked by connection-level flow control.
     DataBlocked = 0x0a,
+    /// The sender is blocked by channel-level flow control.
     ChannelBlocked = 0x0b,
 }
 
+impl FrameType {
+    /// The type code written on the wire.
+    pub const fn code(self) -> u64 {
+        self as u64
+    }
+
+    /// The frame type for a wire code, if known.
+    pub const fn from_code(code: u64) -> Option<Self> {
+        Some(match code {
+            0x00 => FrameType::Padding,
+            0x01 => FrameType::Ping,
+            0x02 => FrameType::Ack,
+            0x03 => FrameType::ChannelData,
+            0x04 => FrameType::Datagram,
+            0x05 => FrameType::MaxData,
+            0x06 => FrameType::MaxChannelData,
+            0x07 => FrameType::ChannelOpen,
+            0x08 => FrameType::ChannelClose,
+            0x09 => FrameType::ConnectionClose,
+            0x0a => FrameType::DataBlocked,
+            0x0b => FrameType::ChannelBlocked,
+            _ => return None,
+        })
+    }
+}
+
 /// An ACK: ranges of received packet numbers of one path, highest first.
+///
+/// On the wire (QUIC style): `path_id, ack_delay_us, range_count, largest,
+/// first_range_len, (gap, range_len) * (range_count - 1)`. The first range is
+/// `[largest - first_range_len, largest]`; each next range has
+/// `largest = previous smallest - gap - 2` and `smallest = largest - range_len`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckFrame {
+    /// Path whose packet number space is acknowledged.
     pub path_id: u64,
     /// Microseconds the receiver held the largest acknowledged packet before acking it.
     pub ack_delay_us: u64,
@@ -39,51 +103,414 @@ pub struct AckFrame {
     pub ranges: Vec<(u64, u64)>,
 }
 
+impl AckFrame {
+    /// The largest acknowledged packet number (top of the first range).
+    pub fn largest(&self) -> Option<u64> {
+        self.ranges.first().map(|&(_, largest)| largest)
+    }
+
+    /// Whether this frame can be encoded into something a decoder accepts: 1..=
+    /// [`MAX_ACK_RANGES`] ranges, each `smallest <= largest <= MAX_VARINT`, strictly
+    /// descending with at least one missing packet number between neighbours, and
+    /// `path_id`, `ack_delay_us` at most [`MAX_VARINT`].
+    pub fn is_valid(&self) -> bool {
+        let Some(&(_, top)) = self.ranges.first() else {
+            return false;
+        };
+        self.ranges.len() <= MAX_ACK_RANGES
+            && self.path_id <= MAX_VARINT
+            && self.ack_delay_us <= MAX_VARINT
+            && top <= MAX_VARINT
+            && self.ranges.iter().all(|&(s, l)| s <= l)
+            && self
+                .ranges
+                .windows(2)
+                .all(|w| matches!(w, [(prev_smallest, _), (_, next_largest)] if next_largest.checked_add(2).is_some_and(|x| x <= *prev_smallest)))
+    }
+
+    /// The wire integers after `range_count`: `largest, first_range_len`, then
+    /// `gap, range_len` per further range. For an invalid frame (a caller bug) the
+    /// values are saturated rather than panicking.
+    fn wire_fields(&self) -> impl Iterator<Item = u64> + '_ {
+        let first = self
+            .ranges
+            .first()
+            .map(|&(smallest, largest)| [largest, largest.saturating_sub(smallest)]);
+        let rest = self.ranges.windows(2).flat_map(|w| match w {
+            [(prev_smallest, _), (smallest, largest)] => [
+                prev_smallest.saturating_sub(*largest).saturating_sub(2),
+                largest.saturating_sub(*smallest),
+            ],
+            // `windows(2)` only yields 2-element slices.
+            _ => [0, 0],
+        });
+        first.into_iter().flatten().chain(rest)
+    }
+
+    fn encoded_len(&self) -> usize {
+        varint_len(self.path_id)
+            + varint_len(self.ack_delay_us)
+            + varint_len(self.ranges.len() as u64)
+            + self.wire_fields().map(varint_len).sum::<usize>()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        debug_assert!(self.is_valid(), "invalid ACK frame {self:?}");
+        write_varint(out, self.path_id);
+        write_varint(out, self.ack_delay_us);
+        write_varint(out, self.ranges.len() as u64);
+        for v in self.wire_fields() {
+            write_varint(out, v);
+        }
+    }
+
+    /// Decodes the body (after the type).
+    fn decode(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let path_id = r.varint("ack path id")?;
+        let ack_delay_us = r.varint("ack delay")?;
+        let count = r.varint("ack range count")?;
+        if count == 0 {
+            return Err(WireError::InvalidAckRange);
+        }
+        if count > MAX_ACK_RANGES as u64 {
+            return Err(WireError::TooManyAckRanges(count));
+        }
+        // Bounded by MAX_ACK_RANGES just above.
+        let mut ranges = Vec::with_capacity(count as usize);
+        let largest = r.varint("ack largest")?;
+        let first_len = r.varint("ack first range")?;
+        let mut smallest = largest
+            .checked_sub(first_len)
+            .ok_or(WireError::InvalidAckRange)?;
+        ranges.push((smallest, largest));
+        for _ in 1..count {
+            let gap = r.varint("ack gap")?;
+            let len = r.varint("ack range length")?;
+            let next_largest = smallest
+                .checked_sub(gap)
+                .and_then(|x| x.checked_sub(2))
+                .ok_or(WireError::InvalidAckRange)?;
+            smallest = next_largest
+                .checked_sub(len)
+                .ok_or(WireError::InvalidAckRange)?;
+            ranges.push((smallest, next_largest));
+        }
+        Ok(AckFrame {
+            path_id,
+            ack_delay_us,
+            ranges,
+        })
+    }
+}
+
 /// One frame. Data-carrying variants borrow from the decrypted payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// `len` zero bytes (decoders coalesce a run of zeros into one frame).
-    Padding { len: usize },
+    Padding {
+        /// Number of zero bytes, at least 1 when decoded (0 encodes to nothing).
+        len: usize,
+    },
+    /// Elicits an ACK.
     Ping,
+    /// Acknowledgement of received packets.
     Ack(AckFrame),
-    ChannelData { channel: u64, offset: u64, data: &'a [u8] },
-    Datagram { data: &'a [u8] },
-    MaxData { max: u64 },
-    MaxChannelData { channel: u64, max: u64 },
-    ChannelOpen { channel: u64, label: &'a [u8] },
-    ChannelClose { channel: u64, final_size: u64, error_code: u64 },
-    ConnectionClose { error_code: u64, reason: &'a [u8] },
-    DataBlocked { limit: u64 },
-    ChannelBlocked { channel: u64, limit: u64 },
+    /// Channel bytes `[offset, offset + data.len())`.
+    ChannelData {
+        /// Channel ID.
+        channel: u64,
+        /// Byte offset of `data` in the channel; `offset + data.len() <= MAX_VARINT`.
+        offset: u64,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// An unreliable datagram.
+    Datagram {
+        /// The datagram body.
+        data: &'a [u8],
+    },
+    /// Connection-level credit: the peer may send channel bytes up to `max` in total.
+    MaxData {
+        /// New limit.
+        max: u64,
+    },
+    /// Channel-level credit: the peer may send up to offset `max` on `channel`.
+    MaxChannelData {
+        /// Channel ID.
+        channel: u64,
+        /// New limit.
+        max: u64,
+    },
+    /// Opens `channel` with an application label.
+    ChannelOpen {
+        /// Channel ID.
+        channel: u64,
+        /// Label, at most [`MAX_LABEL_LEN`] bytes.
+        label: &'a [u8],
+    },
+    /// The sender will send nothing more on `channel` beyond `final_size` bytes.
+    ChannelClose {
+        /// Channel ID.
+        channel: u64,
+        /// Total bytes sent on the channel.
+        final_size: u64,
+        /// Application error code (0 = graceful).
+        error_code: u64,
+    },
+    /// Closes the connection.
+    ConnectionClose {
+        /// Error code (0 = graceful).
+        error_code: u64,
+        /// Human-readable reason, at most [`MAX_REASON_LEN`] bytes.
+        reason: &'a [u8],
+    },
+    /// The sender has data but is blocked at connection-level limit `limit`.
+    DataBlocked {
+        /// The limit it is blocked at.
+        limit: u64,
+    },
+    /// The sender has data for `channel` but is blocked at `limit`.
+    ChannelBlocked {
+        /// Channel ID.
+        channel: u64,
+        /// The limit it is blocked at.
+        limit: u64,
+    },
+}
+
+/// Encoded size of a length prefix followed by `len` bytes.
+fn prefixed_len(len: usize) -> usize {
+    varint_len(len as u64) + len
+}
+
+/// Appends a varint length prefix and the bytes.
+fn write_prefixed(out: &mut Vec<u8>, data: &[u8]) {
+    write_varint(out, data.len() as u64);
+    out.extend_from_slice(data);
+}
+
+/// Reads a varint length (rejecting anything above `max` with `TooLong`) and the bytes.
+fn read_prefixed<'a>(
+    r: &mut Reader<'a>,
+    max: usize,
+    what: &'static str,
+) -> Result<&'a [u8], WireError> {
+    let len = r.varint(what)?;
+    if len > max as u64 {
+        return Err(WireError::TooLong { what, len });
+    }
+    // `len <= max`, a usize, so the conversion is lossless.
+    r.bytes(len as usize, what)
 }
 
 impl<'a> Frame<'a> {
+    /// The frame's type code.
     pub fn frame_type(&self) -> FrameType {
-        todo!()
+        match self {
+            Frame::Padding { .. } => FrameType::Padding,
+            Frame::Ping => FrameType::Ping,
+            Frame::Ack(_) => FrameType::Ack,
+            Frame::ChannelData { .. } => FrameType::ChannelData,
+            Frame::Datagram { .. } => FrameType::Datagram,
+            Frame::MaxData { .. } => FrameType::MaxData,
+            Frame::MaxChannelData { .. } => FrameType::MaxChannelData,
+            Frame::ChannelOpen { .. } => FrameType::ChannelOpen,
+            Frame::ChannelClose { .. } => FrameType::ChannelClose,
+            Frame::ConnectionClose { .. } => FrameType::ConnectionClose,
+            Frame::DataBlocked { .. } => FrameType::DataBlocked,
+            Frame::ChannelBlocked { .. } => FrameType::ChannelBlocked,
+        }
     }
+
     /// Exact number of bytes `encode` writes.
     pub fn encoded_len(&self) -> usize {
-        todo!()
+        // Every type code is below 64: one byte.
+        let body = match self {
+            Frame::Padding { len } => return *len,
+            Frame::Ping => 0,
+            Frame::Ack(ack) => ack.encoded_len(),
+            Frame::ChannelData {
+                channel,
+                offset,
+                data,
+            } => varint_len(*channel) + varint_len(*offset) + prefixed_len(data.len()),
+            Frame::Datagram { data } => prefixed_len(data.len()),
+            Frame::MaxData { max } => varint_len(*max),
+            Frame::MaxChannelData { channel, max } => varint_len(*channel) + varint_len(*max),
+            Frame::ChannelOpen { channel, label } => {
+                varint_len(*channel) + prefixed_len(label.len())
+            }
+            Frame::ChannelClose {
+                channel,
+                final_size,
+                error_code,
+            } => varint_len(*channel) + varint_len(*final_size) + varint_len(*error_code),
+            Frame::ConnectionClose { error_code, reason } => {
+                varint_len(*error_code) + prefixed_len(reason.len())
+            }
+            Frame::DataBlocked { limit } => varint_len(*limit),
+            Frame::ChannelBlocked { channel, limit } => varint_len(*channel) + varint_len(*limit),
+        };
+        1 + body
     }
+
     /// Appends the encoding.
+    ///
+    /// The caller guarantees the frame is valid: integers at most [`MAX_VARINT`], a valid
+    /// [`AckFrame`] (see [`AckFrame::is_valid`]), `offset + data.len() <= MAX_VARINT`,
+    /// labels and reasons within [`MAX_LABEL_LEN`] / [`MAX_REASON_LEN`]. These are
+    /// `debug_assert!`ed; in release builds an invalid frame encodes to exactly
+    /// [`encoded_len`](Self::encoded_len) bytes that the peer will reject.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        todo!()
+        let start = out.len();
+        if let Frame::Padding { len } = self {
+            out.resize(start + len, 0);
+            return;
+        }
+        write_varint(out, self.frame_type().code());
+        match self {
+            Frame::Padding { .. } | Frame::Ping => {}
+            Frame::Ack(ack) => ack.encode(out),
+            Frame::ChannelData {
+                channel,
+                offset,
+                data,
+            } => {
+                debug_assert!(
+                    offset
+                        .checked_add(data.len() as u64)
+                        .is_some_and(|end| end <= MAX_VARINT),
+                    "channel data end exceeds 2^62 - 1"
+                );
+                write_varint(out, *channel);
+                write_varint(out, *offset);
+                write_prefixed(out, data);
+            }
+            Frame::Datagram { data } => write_prefixed(out, data),
+            Frame::MaxData { max } => write_varint(out, *max),
+            Frame::MaxChannelData { channel, max } => {
+                write_varint(out, *channel);
+                write_varint(out, *max);
+            }
+            Frame::ChannelOpen { channel, label } => {
+                debug_assert!(label.len() <= MAX_LABEL_LEN, "label too long");
+                write_varint(out, *channel);
+                write_prefixed(out, label);
+            }
+            Frame::ChannelClose {
+                channel,
+                final_size,
+                error_code,
+            } => {
+                write_varint(out, *channel);
+                write_varint(out, *final_size);
+                write_varint(out, *error_code);
+            }
+            Frame::ConnectionClose { error_code, reason } => {
+                debug_assert!(reason.len() <= MAX_REASON_LEN, "reason too long");
+                write_varint(out, *error_code);
+                write_prefixed(out, reason);
+            }
+            Frame::DataBlocked { limit } => write_varint(out, *limit),
+            Frame::ChannelBlocked { channel, limit } => {
+                write_varint(out, *channel);
+                write_varint(out, *limit);
+            }
+        }
+        debug_assert_eq!(out.len() - start, self.encoded_len());
     }
+
     /// Decodes one frame from the reader.
+    ///
+    /// A zero byte starts a PADDING frame that extends over every following zero byte.
+    /// On error the reader position is unspecified (the [`Frames`] iterator stops).
     pub fn decode(r: &mut Reader<'a>) -> Result<Frame<'a>, WireError> {
-        todo!()
+        let code = r.varint("frame type")?;
+        let ty = FrameType::from_code(code).ok_or(WireError::UnknownFrameType(code))?;
+        Ok(match ty {
+            FrameType::Padding => Frame::Padding {
+                len: 1 + r.skip_zeros(),
+            },
+            FrameType::Ping => Frame::Ping,
+            FrameType::Ack => Frame::Ack(AckFrame::decode(r)?),
+            FrameType::ChannelData => {
+                let channel = r.varint("channel id")?;
+                let offset = r.varint("channel data offset")?;
+                let len = r.varint("channel data length")?;
+                if offset.checked_add(len).is_none_or(|end| end > MAX_VARINT) {
+                    return Err(WireError::Overflow);
+                }
+                // A length that does not fit in usize cannot fit in the input either.
+                let len = usize::try_from(len).map_err(|_| WireError::Truncated {
+                    what: "channel data",
+                })?;
+                let data = r.bytes(len, "channel data")?;
+                Frame::ChannelData {
+                    channel,
+                    offset,
+                    data,
+                }
+            }
+            FrameType::Datagram => {
+                let len = r.varint("datagram length")?;
+                let len =
+                    usize::try_from(len).map_err(|_| WireError::Truncated { what: "datagram" })?;
+                Frame::Datagram {
+                    data: r.bytes(len, "datagram")?,
+                }
+            }
+            FrameType::MaxData => Frame::MaxData {
+                max: r.varint("max data")?,
+            },
+            FrameType::MaxChannelData => Frame::MaxChannelData {
+                channel: r.varint("channel id")?,
+                max: r.varint("max channel data")?,
+            },
+            FrameType::ChannelOpen => Frame::ChannelOpen {
+                channel: r.varint("channel id")?,
+                label: read_prefixed(r, MAX_LABEL_LEN, "label")?,
+            },
+            FrameType::ChannelClose => Frame::ChannelClose {
+                channel: r.varint("channel id")?,
+                final_size: r.varint("final size")?,
+                error_code: r.varint("error code")?,
+            },
+            FrameType::ConnectionClose => Frame::ConnectionClose {
+                error_code: r.varint("error code")?,
+                reason: read_prefixed(r, MAX_REASON_LEN, "reason")?,
+            },
+            FrameType::DataBlocked => Frame::DataBlocked {
+                limit: r.varint("data blocked limit")?,
+            },
+            FrameType::ChannelBlocked => Frame::ChannelBlocked {
+                channel: r.varint("channel id")?,
+                limit: r.varint("channel blocked limit")?,
+            },
+        })
     }
+
     /// Whether receiving this frame obliges the peer to send an ACK.
+    ///
+    /// Everything except PADDING, ACK and CONNECTION_CLOSE.
     pub fn is_ack_eliciting(&self) -> bool {
-        todo!()
+        !matches!(
+            self,
+            Frame::Padding { .. } | Frame::Ack(_) | Frame::ConnectionClose { .. }
+        )
     }
+
     /// Overhead of a ChannelData frame header carrying `len` bytes at `offset` on `channel`.
+    ///
+    /// `Frame::ChannelData { .. }.encoded_len() == channel_data_overhead(..) + len`.
     pub fn channel_data_overhead(channel: u64, offset: u64, len: usize) -> usize {
-        todo!()
+        1 + varint_len(channel) + varint_len(offset) + varint_len(len as u64)
     }
 }
 
 /// Iterator over the frames of a decrypted payload; stops after the first error.
+///
+/// Yields every frame until the payload is exhausted; after an error it yields that
+/// error once and then `None` forever.
 #[derive(Debug, Clone)]
 pub struct Frames<'a> {
     r: Reader<'a>,
@@ -91,14 +518,366 @@ pub struct Frames<'a> {
 }
 
 impl<'a> Frames<'a> {
+    /// Iterates over the frames of `payload`.
     pub fn new(payload: &'a [u8]) -> Self {
-        Self { r: Reader::new(payload), failed: false }
+        Self {
+            r: Reader::new(payload),
+            failed: false,
+        }
+    }
+
+    /// Offset in the payload of the next frame (after an error: unspecified).
+    pub fn position(&self) -> usize {
+        self.r.position()
     }
 }
 
 impl<'a> Iterator for Frames<'a> {
     type Item = Result<Frame<'a>, WireError>;
+
     fn next(&mut self) -> Option<Self::Item> {
-        todo!()
+        if self.failed || self.r.is_empty() {
+            return None;
+        }
+        let res = Frame::decode(&mut self.r);
+        if res.is_err() {
+            self.failed = true;
+        }
+        Some(res)
+    }
+}
+
+impl std::iter::FusedIterator for Frames<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(bytes: &[u8]) -> Vec<Result<Frame<'_>, WireError>> {
+        Frames::new(bytes).collect()
+    }
+
+    fn decode_one(bytes: &[u8]) -> Result<Frame<'_>, WireError> {
+        Frame::decode(&mut Reader::new(bytes))
+    }
+
+    #[test]
+    fn wire_frame_type_codes_roundtrip() {
+        for code in 0..=0x0bu64 {
+            let ty = FrameType::from_code(code).expect("known code");
+            assert_eq!(ty.code(), code);
+        }
+        assert_eq!(FrameType::from_code(0x0c), None);
+        assert_eq!(FrameType::from_code(u64::MAX), None);
+    }
+
+    #[test]
+    fn wire_frame_unknown_types() {
+        assert_eq!(decode_one(&[0x0c]), Err(WireError::UnknownFrameType(0x0c)));
+        assert_eq!(decode_one(&[0x3f]), Err(WireError::UnknownFrameType(0x3f)));
+        assert_eq!(
+            decode_one(&[0x40, 0x40]),
+            Err(WireError::UnknownFrameType(0x40))
+        );
+        assert_eq!(
+            decode_one(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::UnknownFrameType(MAX_VARINT))
+        );
+    }
+
+    #[test]
+    fn wire_frame_type_must_be_minimal() {
+        // PING (1) and PADDING (0) written in two bytes.
+        assert_eq!(decode_one(&[0x40, 0x01]), Err(WireError::NonMinimalVarint));
+        assert_eq!(decode_one(&[0x40, 0x00]), Err(WireError::NonMinimalVarint));
+        assert_eq!(
+            decode_one(&[0x80, 0x00, 0x00, 0x02]),
+            Err(WireError::NonMinimalVarint)
+        );
+    }
+
+    #[test]
+    fn wire_frame_padding_coalesces() {
+        assert_eq!(
+            decode_all(&[0, 0, 0, 1, 0, 0]),
+            vec![
+                Ok(Frame::Padding { len: 3 }),
+                Ok(Frame::Ping),
+                Ok(Frame::Padding { len: 2 })
+            ]
+        );
+        let mut out = Vec::new();
+        Frame::Padding { len: 0 }.encode(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(Frame::Padding { len: 0 }.encoded_len(), 0);
+        Frame::Padding { len: 5 }.encode(&mut out);
+        assert_eq!(out, [0; 5]);
+        assert_eq!(decode_all(&[]), vec![]);
+    }
+
+    #[test]
+    fn wire_frame_ack_range_count_bounds() {
+        // range_count 0.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x00, 0x05, 0x00]),
+            Err(WireError::InvalidAckRange)
+        );
+        // range_count 65, nothing behind it: rejected before reading (or allocating) ranges.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x40, 0x41]),
+            Err(WireError::TooManyAckRanges(65))
+        );
+        assert_eq!(
+            decode_one(&[
+                0x02, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+            ]),
+            Err(WireError::TooManyAckRanges(MAX_VARINT))
+        );
+        // Exactly 64 ranges of one packet each, gap 0: 0, 2, 4, ..., 126.
+        let mut bytes = vec![0x02, 0x00, 0x00, 0x40, 0x40, 0x40, 126, 0x00];
+        for _ in 1..64 {
+            bytes.extend_from_slice(&[0x00, 0x00]);
+        }
+        let Ok(Frame::Ack(ack)) = decode_one(&bytes) else {
+            panic!("64 ranges must decode");
+        };
+        assert_eq!(ack.ranges.len(), 64);
+        assert_eq!(ack.ranges.first(), Some(&(126, 126)));
+        assert_eq!(ack.ranges.last(), Some(&(0, 0)));
+        assert!(ack.is_valid());
+    }
+
+    #[test]
+    fn wire_frame_ack_underflow() {
+        // first_range_len > largest.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x01, 0x05, 0x06]),
+            Err(WireError::InvalidAckRange)
+        );
+        // largest 5, first len 5 -> smallest 0; next: 0 - 0 - 2 underflows.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x02, 0x05, 0x05, 0x00, 0x00]),
+            Err(WireError::InvalidAckRange)
+        );
+        // largest 5, smallest 2; gap 1 -> next largest = 2 - 1 - 2 underflows.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x02, 0x05, 0x03, 0x01, 0x00]),
+            Err(WireError::InvalidAckRange)
+        );
+        // largest 5, smallest 2; gap 0 -> next largest 0; range len 1 underflows.
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x02, 0x05, 0x03, 0x00, 0x01]),
+            Err(WireError::InvalidAckRange)
+        );
+        // ... while range len 0 is fine: ranges [2, 5] and [0, 0].
+        assert_eq!(
+            decode_one(&[0x02, 0x00, 0x00, 0x02, 0x05, 0x03, 0x00, 0x00]),
+            Ok(Frame::Ack(AckFrame {
+                path_id: 0,
+                ack_delay_us: 0,
+                ranges: vec![(2, 5), (0, 0)]
+            }))
+        );
+    }
+
+    #[test]
+    fn wire_frame_ack_validity() {
+        let ack = |ranges: Vec<(u64, u64)>| AckFrame {
+            path_id: 0,
+            ack_delay_us: 0,
+            ranges,
+        };
+        assert!(ack(vec![(0, 0)]).is_valid());
+        assert!(ack(vec![(5, 9), (0, 3)]).is_valid());
+        assert!(!ack(vec![]).is_valid());
+        assert!(!ack(vec![(5, 9), (0, 4)]).is_valid(), "adjacent");
+        assert!(!ack(vec![(5, 9), (0, 5)]).is_valid(), "overlapping");
+        assert!(!ack(vec![(0, 3), (5, 9)]).is_valid(), "ascending");
+        assert!(!ack(vec![(3, 2)]).is_valid(), "empty range");
+        assert!(!ack(vec![(0, MAX_VARINT + 1)]).is_valid());
+        assert!(!ack((0..65).rev().map(|i| (i * 2, i * 2)).collect()).is_valid());
+        assert!(ack((0..64).rev().map(|i| (i * 2, i * 2)).collect()).is_valid());
+        assert_eq!(ack(vec![(5, 9), (0, 3)]).largest(), Some(9));
+        assert_eq!(ack(vec![]).largest(), None);
+    }
+
+    #[test]
+    fn wire_frame_channel_data_overflow() {
+        // offset 2^62 - 1, length 1: end overflows 2^62 - 1, checked before the data.
+        let mut bytes = vec![0x03, 0x00];
+        bytes.extend_from_slice(&[0xff; 8]);
+        bytes.extend_from_slice(&[0x01, 0xaa]);
+        assert_eq!(decode_one(&bytes), Err(WireError::Overflow));
+        // offset 2^62 - 1, length 0 is fine.
+        let mut bytes = vec![0x03, 0x00];
+        bytes.extend_from_slice(&[0xff; 8]);
+        bytes.push(0x00);
+        assert_eq!(
+            decode_one(&bytes),
+            Ok(Frame::ChannelData {
+                channel: 0,
+                offset: MAX_VARINT,
+                data: &[]
+            })
+        );
+        // Both maximal: overflows u64 addition too, still Overflow.
+        let mut bytes = vec![0x03, 0x00];
+        bytes.extend_from_slice(&[0xff; 16]);
+        assert_eq!(decode_one(&bytes), Err(WireError::Overflow));
+    }
+
+    #[test]
+    fn wire_frame_lengths_beyond_input_truncate() {
+        assert_eq!(
+            decode_one(&[0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4]),
+            Err(WireError::Truncated {
+                what: "channel data"
+            })
+        );
+        // A huge claimed length is not allocated, just rejected.
+        assert_eq!(
+            decode_one(&[0x04, 0xbf, 0xff, 0xff, 0xff, 1]),
+            Err(WireError::Truncated { what: "datagram" })
+        );
+        assert_eq!(
+            decode_one(&[0x04, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::Truncated { what: "datagram" })
+        );
+    }
+
+    #[test]
+    fn wire_frame_label_and_reason_limits() {
+        // Label length 1025 (0x4401), checked before the bytes are read.
+        assert_eq!(
+            decode_one(&[0x07, 0x00, 0x44, 0x01]),
+            Err(WireError::TooLong {
+                what: "label",
+                len: 1025
+            })
+        );
+        assert_eq!(
+            decode_one(&[0x09, 0x00, 0x44, 0x01]),
+            Err(WireError::TooLong {
+                what: "reason",
+                len: 1025
+            })
+        );
+        assert_eq!(
+            decode_one(&[0x09, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::TooLong {
+                what: "reason",
+                len: MAX_VARINT
+            })
+        );
+        // Exactly 1024 (0x4400) is accepted.
+        let mut bytes = vec![0x07, 0x00, 0x44, 0x00];
+        bytes.extend_from_slice(&[b'x'; 1024]);
+        assert_eq!(
+            decode_one(&bytes),
+            Ok(Frame::ChannelOpen {
+                channel: 0,
+                label: &[b'x'; 1024]
+            })
+        );
+        let mut bytes = vec![0x09, 0x00, 0x44, 0x00];
+        bytes.extend_from_slice(&[b'y'; 1024]);
+        assert_eq!(
+            decode_one(&bytes),
+            Ok(Frame::ConnectionClose {
+                error_code: 0,
+                reason: &[b'y'; 1024]
+            })
+        );
+    }
+
+    #[test]
+    fn wire_frame_iterator_stops_after_error() {
+        let mut it = Frames::new(&[0x01, 0x0c, 0x01, 0x01]);
+        assert_eq!(it.next(), Some(Ok(Frame::Ping)));
+        assert_eq!(it.position(), 1);
+        assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x0c))));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.next(), None);
+        let mut it = Frames::new(&[0x01, 0x05]);
+        assert_eq!(it.next(), Some(Ok(Frame::Ping)));
+        assert_eq!(
+            it.next(),
+            Some(Err(WireError::Truncated { what: "max data" }))
+        );
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn wire_frame_ack_eliciting() {
+        assert!(!Frame::Padding { len: 1 }.is_ack_eliciting());
+        assert!(
+            !Frame::Ack(AckFrame {
+                path_id: 0,
+                ack_delay_us: 0,
+                ranges: vec![(0, 0)]
+            })
+            .is_ack_eliciting()
+        );
+        assert!(
+            !Frame::ConnectionClose {
+                error_code: 0,
+                reason: b""
+            }
+            .is_ack_eliciting()
+        );
+        for f in [
+            Frame::Ping,
+            Frame::ChannelData {
+                channel: 0,
+                offset: 0,
+                data: b"",
+            },
+            Frame::Datagram { data: b"" },
+            Frame::MaxData { max: 0 },
+            Frame::MaxChannelData { channel: 0, max: 0 },
+            Frame::ChannelOpen {
+                channel: 0,
+                label: b"",
+            },
+            Frame::ChannelClose {
+                channel: 0,
+                final_size: 0,
+                error_code: 0,
+            },
+            Frame::DataBlocked { limit: 0 },
+            Frame::ChannelBlocked {
+                channel: 0,
+                limit: 0,
+            },
+        ] {
+            assert!(f.is_ack_eliciting(), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn wire_frame_channel_data_overhead_matches() {
+        for (channel, offset, len) in [
+            (0u64, 0u64, 0usize),
+            (63, 63, 63),
+            (64, 64, 64),
+            (16384, 1 << 30, 16384),
+            (MAX_VARINT, 0, 1),
+        ] {
+            let data = vec![0u8; len];
+            let f = Frame::ChannelData {
+                channel,
+                offset,
+                data: &data,
+            };
+            assert_eq!(
+                f.encoded_len(),
+                Frame::channel_data_overhead(channel, offset, len) + len
+            );
+        }
+        assert_eq!(Frame::channel_data_overhead(0, 0, 0), 4);
+        assert_eq!(
+            Frame::channel_data_overhead(64, 16384, 1 << 30),
+            1 + 2 + 4 + 8
+        );
     }
 }

@@ -12,7 +12,9 @@ mod frame;
 mod header;
 mod varint;
 
-pub use frame::{AckFrame, Frame, FrameType, Frames, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN};
+pub use frame::{
+    AckFrame, Frame, FrameType, Frames, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN,
+};
 pub use header::{
     CID_LEN, ConnectionId, Header, LongHeader, LongType, PROTOCOL_VERSION, PacketView, ShortHeader,
 };
@@ -51,6 +53,9 @@ pub enum WireError {
     /// An offset + length that exceeds 2^62 - 1.
     #[error("offset or length overflow")]
     Overflow,
+    /// A transport parameter that is repeated or out of its allowed range.
+    #[error("invalid transport parameter")]
+    InvalidParameter,
     /// A length field larger than the protocol allows for `what`.
     #[error("{what} too long ({len} bytes)")]
     TooLong {

@@ -1,0 +1,232 @@
+//! A deterministic, virtual-time simulator: N endpoints connected by seeded [`Link`]s.
+//!
+//! The simulator owns the clock. Each [`Sim::step`] moves every pending datagram from
+//! the endpoints into the links, advances virtual time to the next event (a delivery or a
+//! timer), delivers what is due and fires due timers. Tests drive application logic
+//! between steps through [`Sim::run`], whose loop is bounded by a step budget and a
+//! virtual-time deadline.
+//!
+//! Reproducibility: everything random derives from one seed. [`seeds`] reads
+//! `NETCHAN_SEED` so a failing seed can be replayed by name:
+//! `NETCHAN_SEED=42 cargo test -p netchan-tests --test adversity`.
+
+use crate::link::{Link, LinkConfig};
+use netchan_transport::{ConnectionHandle, Endpoint, EndpointConfig, Event};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Index of a node in the simulation.
+pub type NodeId = usize;
+
+/// One simulated host: an endpoint and its address.
+#[derive(Debug)]
+pub struct Node {
+    /// The sans-IO endpoint.
+    pub endpoint: Endpoint,
+    /// Its address as peers see it.
+    pub addr: SocketAddr,
+}
+
+/// Why a run stopped without the test's condition being met.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The step budget ran out.
+    #[error("step budget exhausted after {steps} steps at t={elapsed:?}")]
+    StepBudget {
+        /// Steps taken.
+        steps: u64,
+        /// Virtual time elapsed.
+        elapsed: Duration,
+    },
+    /// Virtual time passed the deadline.
+    #[error("virtual-time deadline reached at t={0:?}")]
+    Deadline(Duration),
+    /// Nothing is scheduled any more: no timer, no datagram in flight.
+    #[error("simulation went quiet at t={0:?}")]
+    Quiet(Duration),
+}
+
+/// What the test's driver closure wants after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep stepping.
+    Continue,
+    /// The test's goal is reached.
+    Done,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Sim {
+    /// Simulation start.
+    pub epoch: Instant,
+    /// Current virtual time.
+    pub now: Instant,
+    /// The hosts.
+    pub nodes: Vec<Node>,
+    links: HashMap<(NodeId, NodeId), Link>,
+    by_addr: HashMap<SocketAddr, NodeId>,
+    seed: u64,
+    buf: Vec<u8>,
+    /// Steps taken so far.
+    pub steps: u64,
+    /// Datagrams sent to an address no node has.
+    pub misrouted: u64,
+}
+
+impl Sim {
+    /// An empty simulation.
+    pub fn new(seed: u64) -> Self {
+        let epoch = Instant::now();
+        Self {
+            epoch,
+            now: epoch,
+            nodes: Vec::new(),
+            links: HashMap::new(),
+            by_addr: HashMap::new(),
+            seed,
+            buf: Vec::with_capacity(2048),
+            steps: 0,
+            misrouted: 0,
+        }
+    }
+
+    /// Adds an endpoint; its address is `10.0.0.<n>:4433`-style, unique per node.
+    pub fn add_node(&mut self, config: EndpointConfig) -> NodeId {
+        let id = self.nodes.len();
+        let addr: SocketAddr = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8 + 1], 4433));
+        self.nodes.push(Node { endpoint: Endpoint::new(config), addr });
+        self.by_addr.insert(addr, id);
+        id
+    }
+
+    /// Sets the link from `a` to `b` (one direction).
+    pub fn set_link(&mut self, a: NodeId, b: NodeId, config: LinkConfig) {
+        let seed = self.seed ^ ((a as u64) << 32 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.links.insert((a, b), Link::new(config, seed, self.epoch));
+    }
+
+    /// Sets both directions between `a` and `b` to the same configuration.
+    pub fn set_links(&mut self, a: NodeId, b: NodeId, config: LinkConfig) {
+        self.set_link(a, b, config.clone());
+        self.set_link(b, a, config);
+    }
+
+    /// The link from `a` to `b`, if configured.
+    pub fn link(&mut self, a: NodeId, b: NodeId) -> Option<&mut Link> {
+        self.links.get_mut(&(a, b))
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.epoch
+    }
+
+    /// Starts a connection from `a` to `b`.
+    pub fn connect(&mut self, a: NodeId, b: NodeId) -> ConnectionHandle {
+        let to = self.nodes[b].addr;
+        let now = self.now;
+        self.nodes[a].endpoint.connect(now, to).expect("connect")
+    }
+
+    /// Moves every datagram the endpoints want to send into the links.
+    fn flush(&mut self) {
+        for from in 0..self.nodes.len() {
+            // Bounded: an endpoint emits finitely many packets per instant (congestion
+            // window, pacing); the cap guards against a runaway implementation.
+            for _ in 0..100_000 {
+                let Some(t) = self.nodes[from].endpoint.poll_transmit(self.now, &mut self.buf)
+                else {
+                    break;
+                };
+                let Some(&to) = self.by_addr.get(&t.destination) else {
+                    self.misrouted += 1;
+                    continue;
+                };
+                if !self.links.contains_key(&(from, to)) {
+                    self.set_link(from, to, LinkConfig::default());
+                }
+                let data = self.buf[..t.size].to_vec();
+                if let Some(link) = self.links.get_mut(&(from, to)) {
+                    link.send(self.now, data);
+                }
+            }
+        }
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout());
+        let deliveries = self.links.values().filter_map(|l| l.next_delivery());
+        timers.chain(deliveries).min()
+    }
+
+    /// One step: flush, advance to the next event, deliver and fire timers. Returns
+    /// `false` when nothing is scheduled.
+    pub fn step(&mut self) -> bool {
+        self.steps += 1;
+        self.flush();
+        let Some(next) = self.next_event() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        let mut keys: Vec<(NodeId, NodeId)> = self.links.keys().copied().collect();
+        keys.sort_unstable();
+        for (from, to) in keys {
+            let from_addr = self.nodes[from].addr;
+            // Bounded by the link's in-flight count.
+            while let Some(d) = self.links.get_mut(&(from, to)).and_then(|l| l.poll_deliver(now)) {
+                self.nodes[to].endpoint.handle_datagram(now, from_addr, &d);
+            }
+        }
+        for n in &mut self.nodes {
+            n.endpoint.handle_timeout(now);
+        }
+        self.flush();
+        true
+    }
+
+    /// Steps until `drive` returns [`Control::Done`]; fails after `max_steps` steps or
+    /// when virtual time passes `deadline` (measured from the epoch).
+    pub fn run(
+        &mut self,
+        max_steps: u64,
+        deadline: Duration,
+        mut drive: impl FnMut(&mut Sim) -> Control,
+    ) -> Result<(), SimError> {
+        for _ in 0..max_steps {
+            if drive(self) == Control::Done {
+                return Ok(());
+            }
+            if self.elapsed() > deadline {
+                return Err(SimError::Deadline(self.elapsed()));
+            }
+            if !self.step() {
+                if drive(self) == Control::Done {
+                    return Ok(());
+                }
+                return Err(SimError::Quiet(self.elapsed()));
+            }
+        }
+        Err(SimError::StepBudget { steps: max_steps, elapsed: self.elapsed() })
+    }
+
+    /// Drains node `n`'s events into a vector.
+    pub fn events(&mut self, n: NodeId) -> Vec<(ConnectionHandle, Event)> {
+        let mut v = Vec::new();
+        while let Some(e) = self.nodes[n].endpoint.poll_event() {
+            v.push(e);
+        }
+        v
+    }
+}
+
+/// The seeds a randomized test should run: `NETCHAN_SEED` (comma-separated) when set,
+/// else `default`.
+pub fn seeds(default: &[u64]) -> Vec<u64> {
+    match std::env::var("NETCHAN_SEED") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
