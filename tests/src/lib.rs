@@ -7,6 +7,8 @@
 //! - [`sim`]: a virtual-time simulator driving endpoints through those links, with
 //!   bounded run loops and seed replay (`NETCHAN_SEED`).
 //!
+//! - [`scenarios`]: complete scenarios returning reports (used by the tests and by
+//!   `netchan-bench`).
 //! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
 //!
 //! The scenario tests live in `tests/tests/`.
@@ -14,5 +16,6 @@
 #![warn(missing_docs)]
 
 pub mod link;
+pub mod scenarios;
 pub mod sim;
 pub mod workload;

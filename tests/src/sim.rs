@@ -12,7 +12,7 @@
 
 use crate::link::{Link, LinkConfig};
 use netchan_transport::{ConnectionHandle, Endpoint, EndpointConfig, Event};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -83,8 +83,8 @@ impl Sim {
             epoch,
             now: epoch,
             nodes: Vec::new(),
-            links: HashMap::new(),
-            by_addr: HashMap::new(),
+            links: HashMap::default(),
+            by_addr: HashMap::default(),
             seed,
             buf: Vec::with_capacity(2048),
             steps: 0,
@@ -96,7 +96,10 @@ impl Sim {
     pub fn add_node(&mut self, config: EndpointConfig) -> NodeId {
         let id = self.nodes.len();
         let addr: SocketAddr = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8 + 1], 4433));
-        self.nodes.push(Node { endpoint: Endpoint::new(config), addr });
+        self.nodes.push(Node {
+            endpoint: Endpoint::new(config),
+            addr,
+        });
         self.by_addr.insert(addr, id);
         id
     }
@@ -104,7 +107,8 @@ impl Sim {
     /// Sets the link from `a` to `b` (one direction).
     pub fn set_link(&mut self, a: NodeId, b: NodeId, config: LinkConfig) {
         let seed = self.seed ^ ((a as u64) << 32 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.links.insert((a, b), Link::new(config, seed, self.epoch));
+        self.links
+            .insert((a, b), Link::new(config, seed, self.epoch));
     }
 
     /// Sets both directions between `a` and `b` to the same configuration.
@@ -136,7 +140,9 @@ impl Sim {
             // Bounded: an endpoint emits finitely many packets per instant (congestion
             // window, pacing); the cap guards against a runaway implementation.
             for _ in 0..100_000 {
-                let Some(t) = self.nodes[from].endpoint.poll_transmit(self.now, &mut self.buf)
+                let Some(t) = self.nodes[from]
+                    .endpoint
+                    .poll_transmit(self.now, &mut self.buf)
                 else {
                     break;
                 };
@@ -176,7 +182,11 @@ impl Sim {
         for (from, to) in keys {
             let from_addr = self.nodes[from].addr;
             // Bounded by the link's in-flight count.
-            while let Some(d) = self.links.get_mut(&(from, to)).and_then(|l| l.poll_deliver(now)) {
+            while let Some(d) = self
+                .links
+                .get_mut(&(from, to))
+                .and_then(|l| l.poll_deliver(now))
+            {
                 self.nodes[to].endpoint.handle_datagram(now, from_addr, &d);
             }
         }
@@ -209,7 +219,10 @@ impl Sim {
                 return Err(SimError::Quiet(self.elapsed()));
             }
         }
-        Err(SimError::StepBudget { steps: max_steps, elapsed: self.elapsed() })
+        Err(SimError::StepBudget {
+            steps: max_steps,
+            elapsed: self.elapsed(),
+        })
     }
 
     /// Drains node `n`'s events into a vector.

@@ -3,7 +3,7 @@
 //! A [`Stream`] generates message `i` deterministically from `(seed, i)`: pseudo-random
 //! bytes with a size drawn from a range, beginning with the 8-byte little-endian sequence
 //! number when the message is at least 8 bytes long. The sender records each message's
-//! BLAKE3 hash; the receiver checks the `n`-th message it gets against hash `n` (and the
+//! 128-bit XXH3 hash; the receiver checks the `n`-th message it gets against hash `n` (and the
 //! embedded number where there is one), so loss, duplication, reordering and corruption
 //! all show, and the final count proves exactly-once delivery.
 
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use netchan_transport::{ChannelId, Connection, SendError};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use xxhash_rust::xxh3::xxh3_128;
 
 /// One direction of a verified message stream.
 #[derive(Debug)]
@@ -20,8 +21,8 @@ pub struct Stream {
     min_size: usize,
     max_size: usize,
     sizes: ChaCha8Rng,
-    /// Hashes of messages queued so far, by sequence number.
-    hashes: Vec<[u8; 32]>,
+    /// Content hashes (XXH3-128) of messages queued so far, by sequence number.
+    hashes: Vec<u128>,
     /// A message that was generated but refused with `Blocked`.
     pending: Option<Vec<u8>>,
     /// Messages queued into the connection.
@@ -92,7 +93,12 @@ impl Stream {
 
     /// Queues messages on `channel` until the connection pushes back or all are sent.
     /// Returns how many were queued.
-    pub fn pump(&mut self, conn: &mut Connection, channel: ChannelId, max: u64) -> Result<u64, SendError> {
+    pub fn pump(
+        &mut self,
+        conn: &mut Connection,
+        channel: ChannelId,
+        max: u64,
+    ) -> Result<u64, SendError> {
         let mut n = 0;
         while self.sent < self.total && n < max {
             let msg = match self.pending.take() {
@@ -101,7 +107,7 @@ impl Stream {
             };
             match conn.send(channel, &msg) {
                 Ok(()) => {
-                    self.hashes.push(*blake3::hash(&msg).as_bytes());
+                    self.hashes.push(xxh3_128(&msg));
                     self.sent += 1;
                     n += 1;
                 }
@@ -123,13 +129,16 @@ impl Stream {
             b.copy_from_slice(head);
             let n = u64::from_le_bytes(b);
             if n != got {
-                return Err(StreamError::OutOfOrder { expected: got, got: n });
+                return Err(StreamError::OutOfOrder {
+                    expected: got,
+                    got: n,
+                });
             }
         }
         let Some(want) = self.hashes.get(got as usize) else {
             return Err(StreamError::NeverSent(got));
         };
-        if blake3::hash(msg).as_bytes() != want {
+        if xxh3_128(msg) != *want {
             return Err(StreamError::Corrupted(got));
         }
         self.received += 1;

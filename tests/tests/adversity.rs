@@ -35,8 +35,18 @@ fn run(seed: u64, messages: u64) {
         TransportConfig::default(),
         adverse_link(),
     );
-    let cch = sim.nodes[CLIENT].endpoint.connection(c).unwrap().open_channel(b"up").unwrap();
-    let sch = sim.nodes[SERVER].endpoint.connection(s).unwrap().open_channel(b"down").unwrap();
+    let cch = sim.nodes[CLIENT]
+        .endpoint
+        .connection(c)
+        .unwrap()
+        .open_channel(b"up")
+        .unwrap();
+    let sch = sim.nodes[SERVER]
+        .endpoint
+        .connection(s)
+        .unwrap()
+        .open_channel(b"down")
+        .unwrap();
     let mut up = Stream::new(seed, messages, 1, 64 * 1024);
     let mut down = Stream::new(seed + 1, messages, 1, 64 * 1024);
     let (mut s_in, mut c_in) = (None, None);
@@ -77,7 +87,11 @@ fn run(seed: u64, messages: u64) {
                 messages
             );
         }
-        if up.all_received() && down.all_received() { Control::Done } else { Control::Continue }
+        if up.all_received() && down.all_received() {
+            Control::Done
+        } else {
+            Control::Continue
+        }
     });
     let cs = sim.nodes[CLIENT].endpoint.connection(c).unwrap().stats();
     let link = sim.link(CLIENT, SERVER).unwrap().stats().clone();
@@ -93,9 +107,16 @@ fn run(seed: u64, messages: u64) {
         cs.recovery.packets_lost,
         cs.rtt,
     );
-    result.unwrap_or_else(|e| panic!("seed {seed}: {e} (up {}, down {})", up.received, down.received));
+    result.unwrap_or_else(|e| {
+        panic!(
+            "seed {seed}: {e} (up {}, down {})",
+            up.received, down.received
+        )
+    });
     assert_eq!((up.received, down.received), (messages, messages));
-    assert!(link.duplicated > 0 && link.corrupted > 0 && link.reordered > 0 && link.lost_random > 0);
+    assert!(
+        link.duplicated > 0 && link.corrupted > 0 && link.reordered > 0 && link.lost_random > 0
+    );
 }
 
 #[test]

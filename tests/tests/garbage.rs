@@ -15,9 +15,18 @@ use std::time::Duration;
 /// A connected pair plus real packets captured from its traffic.
 fn setup() -> (Sim, ConnectionHandle, ConnectionHandle, Vec<Vec<u8>>) {
     let link = LinkConfig::ideal(Duration::from_millis(5));
-    let (mut sim, c, s) =
-        connected_pair(9, TransportConfig::default(), TransportConfig::default(), link);
-    let ch = sim.nodes[CLIENT].endpoint.connection(c).unwrap().open_channel(b"x").unwrap();
+    let (mut sim, c, s) = connected_pair(
+        9,
+        TransportConfig::default(),
+        TransportConfig::default(),
+        link,
+    );
+    let ch = sim.nodes[CLIENT]
+        .endpoint
+        .connection(c)
+        .unwrap()
+        .open_channel(b"x")
+        .unwrap();
     for i in 0..50u32 {
         let conn = sim.nodes[CLIENT].endpoint.connection(c).unwrap();
         conn.send(ch, &vec![i as u8; 10 + 97 * i as usize]).unwrap();
@@ -53,7 +62,11 @@ fn feed(sim: &mut Sim, datagrams: &[Vec<u8>]) {
     // Drain whatever the endpoint wants to send (e.g. ACKs); bounded by the endpoint.
     let mut buf = Vec::new();
     let mut n = 0;
-    while sim.nodes[SERVER].endpoint.poll_transmit(now, &mut buf).is_some() {
+    while sim.nodes[SERVER]
+        .endpoint
+        .poll_transmit(now, &mut buf)
+        .is_some()
+    {
         n += 1;
         assert!(n < 100_000, "runaway transmit");
     }
@@ -62,7 +75,10 @@ fn feed(sim: &mut Sim, datagrams: &[Vec<u8>]) {
 
 /// After the abuse, the original connection still works both ways.
 fn still_serves(sim: &mut Sim, c: ConnectionHandle, s: ConnectionHandle) {
-    let conn = sim.nodes[CLIENT].endpoint.connection(c).expect("client connection alive");
+    let conn = sim.nodes[CLIENT]
+        .endpoint
+        .connection(c)
+        .expect("client connection alive");
     let ch = conn.open_channel(b"after").unwrap();
     conn.send(ch, b"still here").unwrap();
     let mut got = false;
@@ -74,9 +90,16 @@ fn still_serves(sim: &mut Sim, c: ConnectionHandle, s: ConnectionHandle) {
                     got |= &m[..] == b"still here";
                 }
             }
-            assert!(!matches!(e, Event::Closed(_)), "server connection closed: {e:?}");
+            assert!(
+                !matches!(e, Event::Closed(_)),
+                "server connection closed: {e:?}"
+            );
         }
-        if got { Control::Done } else { Control::Continue }
+        if got {
+            Control::Done
+        } else {
+            Control::Continue
+        }
     })
     .unwrap();
     assert!(sim.nodes[SERVER].endpoint.connection(s).is_some());
@@ -106,19 +129,27 @@ fn arb_datagram(cid: [u8; 8]) -> impl Strategy<Value = Vec<u8>> {
 fn endpoint_survives_garbage() {
     let (sim, c, s, captured) = setup();
     let sim = std::cell::RefCell::new(sim);
-    let cid = sim.borrow_mut().nodes[SERVER].endpoint.connection(s).unwrap().local_cid().0;
+    let cid = sim.borrow_mut().nodes[SERVER]
+        .endpoint
+        .connection(s)
+        .unwrap()
+        .local_cid()
+        .0;
     // 1,000 cases × 100 datagrams = 100,000 random datagrams.
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 1000,
         ..ProptestConfig::default()
     });
     runner
-        .run(&proptest::collection::vec(arb_datagram(cid), 100), |batch| {
-            let mut sim = sim.borrow_mut();
-            feed(&mut sim, &batch);
-            prop_assert!(sim.nodes[SERVER].endpoint.connection_count() <= 1);
-            Ok(())
-        })
+        .run(
+            &proptest::collection::vec(arb_datagram(cid), 100),
+            |batch| {
+                let mut sim = sim.borrow_mut();
+                feed(&mut sim, &batch);
+                prop_assert!(sim.nodes[SERVER].endpoint.connection_count() <= 1);
+                Ok(())
+            },
+        )
         .unwrap();
     // Truncations and bit flips of valid packets.
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
@@ -127,27 +158,36 @@ fn endpoint_survives_garbage() {
     });
     let n = captured.len();
     runner
-        .run(&(0..n, any::<usize>(), any::<u8>(), any::<bool>()), |(i, pos, bit, truncate)| {
-            let mut d = captured[i].clone();
-            if truncate {
-                d.truncate(pos % d.len());
-            } else {
-                let p = pos % d.len();
-                d[p] ^= 1 << (bit % 8);
-            }
-            let mut sim = sim.borrow_mut();
-            feed(&mut sim, &[d]);
-            // A bit flip in the header of the captured Initial yields another valid
-            // Initial (new connection IDs), which may be accepted: bounded by the flips.
-            prop_assert!(sim.nodes[SERVER].endpoint.connection_count() <= 1 + 2000);
-            Ok(())
-        })
+        .run(
+            &(0..n, any::<usize>(), any::<u8>(), any::<bool>()),
+            |(i, pos, bit, truncate)| {
+                let mut d = captured[i].clone();
+                if truncate {
+                    d.truncate(pos % d.len());
+                } else {
+                    let p = pos % d.len();
+                    d[p] ^= 1 << (bit % 8);
+                }
+                let mut sim = sim.borrow_mut();
+                feed(&mut sim, &[d]);
+                // A bit flip in the header of the captured Initial yields another valid
+                // Initial (new connection IDs), which may be accepted: bounded by the flips.
+                prop_assert!(sim.nodes[SERVER].endpoint.connection_count() <= 1 + 2000);
+                Ok(())
+            },
+        )
         .unwrap();
     let mut sim = sim.into_inner();
     let stats = sim.nodes[SERVER].endpoint.stats();
     let cstats = sim.nodes[SERVER].endpoint.connection(s).unwrap().stats();
-    eprintln!("server endpoint after garbage: {stats:?}; connection auth failures {}", cstats.auth_failures);
+    eprintln!(
+        "server endpoint after garbage: {stats:?}; connection auth failures {}",
+        cstats.auth_failures
+    );
     assert!(stats.datagrams_received >= 102_000);
-    assert!(cstats.auth_failures > 0, "forged packets reached the connection and were rejected");
+    assert!(
+        cstats.auth_failures > 0,
+        "forged packets reached the connection and were rejected"
+    );
     still_serves(&mut sim, c, s);
 }

@@ -20,7 +20,10 @@ fn idle_timeout_and_keepalive() {
     let link = LinkConfig::ideal(Duration::from_millis(10));
     let probing = cfg.clone().keepalive(Some(Duration::from_millis(500)));
     let (mut sim, _c, _s) = connected_pair(1, probing, cfg.clone(), link.clone());
-    let silent = LinkConfig { blackholes: vec![(Duration::from_secs(1), Duration::from_secs(3600))], ..link.clone() };
+    let silent = LinkConfig {
+        blackholes: vec![(Duration::from_secs(1), Duration::from_secs(3600))],
+        ..link.clone()
+    };
     sim.link(SERVER, CLIENT).unwrap().set_config(silent.clone());
     sim.link(CLIENT, SERVER).unwrap().set_config(silent);
     let mut closed_at = None;
@@ -31,14 +34,28 @@ fn idle_timeout_and_keepalive() {
                 closed_at = Some(sim.elapsed());
             }
         }
-        if closed_at.is_some() { Control::Done } else { Control::Continue }
+        if closed_at.is_some() {
+            Control::Done
+        } else {
+            Control::Continue
+        }
     })
     .unwrap();
     let closed_at = closed_at.unwrap();
     eprintln!("silent peer: closed at t={closed_at:?} (idle timeout {IDLE:?}, silence from t=1 s)");
-    assert!(closed_at >= IDLE + Duration::from_millis(500), "closed too early");
-    assert!(closed_at <= IDLE + Duration::from_millis(1100), "closed too late");
-    assert_eq!(sim.nodes[CLIENT].endpoint.connection_count(), 0, "closed connection forgotten");
+    assert!(
+        closed_at >= IDLE + Duration::from_millis(500),
+        "closed too early"
+    );
+    assert!(
+        closed_at <= IDLE + Duration::from_millis(1100),
+        "closed too late"
+    );
+    assert_eq!(
+        sim.nodes[CLIENT].endpoint.connection_count(),
+        0,
+        "closed connection forgotten"
+    );
 
     // 2. Keepalive every 2 s keeps a quiet connection up for 60 s (12 idle timeouts).
     let ka = cfg.clone().keepalive(Some(Duration::from_secs(2)));
@@ -49,10 +66,27 @@ fn idle_timeout_and_keepalive() {
         }
         Control::Continue
     });
-    assert!(matches!(r, Err(netchan_tests::sim::SimError::Deadline(_))), "{r:?}");
-    assert!(sim.nodes[CLIENT].endpoint.connection(c).unwrap().is_established());
-    let pings = sim.nodes[CLIENT].endpoint.connection(c).unwrap().stats().packets_sent;
-    eprintln!("keepalive: alive after {:?}, client sent {pings} packets", sim.elapsed());
+    assert!(
+        matches!(r, Err(netchan_tests::sim::SimError::Deadline(_))),
+        "{r:?}"
+    );
+    assert!(
+        sim.nodes[CLIENT]
+            .endpoint
+            .connection(c)
+            .unwrap()
+            .is_established()
+    );
+    let pings = sim.nodes[CLIENT]
+        .endpoint
+        .connection(c)
+        .unwrap()
+        .stats()
+        .packets_sent;
+    eprintln!(
+        "keepalive: alive after {:?}, client sent {pings} packets",
+        sim.elapsed()
+    );
 
     // 3. Control: the same quiet connection without keepalive times out.
     let (mut sim, _c, _s) = connected_pair(3, cfg.clone(), cfg, link);
@@ -61,7 +95,11 @@ fn idle_timeout_and_keepalive() {
         for (_, e) in sim.events(CLIENT) {
             timed_out |= e == Event::Closed(ConnectionError::TimedOut);
         }
-        if timed_out { Control::Done } else { Control::Continue }
+        if timed_out {
+            Control::Done
+        } else {
+            Control::Continue
+        }
     })
     .unwrap();
     assert!(sim.elapsed() < Duration::from_secs(8));

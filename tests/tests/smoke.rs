@@ -12,9 +12,18 @@ use std::time::Duration;
 #[test]
 fn messages_flow_both_ways_over_an_ideal_link() {
     let link = LinkConfig::ideal(Duration::from_millis(10));
-    let (mut sim, c, s) =
-        connected_pair(1, TransportConfig::default(), TransportConfig::default(), link);
-    let cch = sim.nodes[CLIENT].endpoint.connection(c).unwrap().open_channel(b"up").unwrap();
+    let (mut sim, c, s) = connected_pair(
+        1,
+        TransportConfig::default(),
+        TransportConfig::default(),
+        link,
+    );
+    let cch = sim.nodes[CLIENT]
+        .endpoint
+        .connection(c)
+        .unwrap()
+        .open_channel(b"up")
+        .unwrap();
     let mut up = Stream::new(1, 2000, 8, 3000);
     let mut down = Stream::new(2, 2000, 8, 3000);
     let mut sch = None;
@@ -34,7 +43,11 @@ fn messages_flow_both_ways_over_an_ideal_link() {
             down.pump(conn, ch, u64::MAX).unwrap();
         }
         sim.events(CLIENT);
-        if up.all_received() && down.all_received() { Control::Done } else { Control::Continue }
+        if up.all_received() && down.all_received() {
+            Control::Done
+        } else {
+            Control::Continue
+        }
     })
     .unwrap();
     assert_eq!(up.received, 2000);

@@ -141,13 +141,13 @@ impl SendState {
         }
         self.acked.insert(offset.max(self.base)..end);
         self.retransmit.remove(offset..end);
-        if let Some(r) = self.acked.first() {
-            if r.start <= self.base {
-                let drop = (r.end - self.base) as usize;
-                self.buf.drain(..drop.min(self.buf.len()));
-                self.base = r.end;
-                self.acked.pop_first();
-            }
+        if let Some(r) = self.acked.first()
+            && r.start <= self.base
+        {
+            let drop = (r.end - self.base) as usize;
+            self.buf.drain(..drop.min(self.buf.len()));
+            self.base = r.end;
+            self.acked.pop_first();
         }
     }
 
@@ -263,7 +263,7 @@ impl RecvState {
         let grown = end.saturating_sub(self.highest);
         let start = offset.max(self.contig);
         if start < end && !self.received.contains_range(start..end) {
-            if self.pending.len() >= MAX_FRAGMENTS {
+            if start > self.contig && self.pending.len() >= MAX_FRAGMENTS {
                 return Err(RecvError::TooFragmented);
             }
             let mut cursor = start;
@@ -271,11 +271,17 @@ impl RecvState {
             for r in have.into_iter().chain(std::iter::once(end..end)) {
                 if r.start > cursor {
                     let slice = &data[(cursor - offset) as usize..(r.start - offset) as usize];
-                    self.pending.insert(cursor, Bytes::copy_from_slice(slice));
+                    if cursor == self.contig {
+                        // In order: straight into the assembly buffer, no fragment copy.
+                        self.assembly.extend_from_slice(slice);
+                        self.contig = r.start;
+                    } else {
+                        self.pending.insert(cursor, Bytes::copy_from_slice(slice));
+                        self.received.insert(cursor..r.start);
+                    }
                 }
                 cursor = cursor.max(r.end);
             }
-            self.received.insert(start..end);
         }
         self.highest = self.highest.max(end);
         self.drain_contiguous()?;
@@ -410,7 +416,10 @@ mod tests {
         let bytes = stream(&[&msg]);
         let mut r = RecvState::new(1000, 1 << 20);
         r.on_data(0, &bytes[..1000]).unwrap();
+        assert!(r.credit_update_pending);
         assert!(r.credit_limit() >= bytes.len() as u64);
+        assert_eq!(r.on_data(1000, &bytes[1000..]), Err(RecvError::FlowControl));
+        r.advertised = r.credit_limit(); // what sending MAX_CHANNEL_DATA does
         r.on_data(1000, &bytes[1000..]).unwrap();
         assert_eq!(r.pop().unwrap(), msg);
     }
@@ -422,13 +431,16 @@ mod tests {
         let (off, len, new) = s.next_chunk(40, u64::MAX).unwrap();
         assert_eq!((off, len, new), (0, 40, true));
         s.on_sent(0, 40);
-        s.on_sent(40, 61);
+        assert_eq!(s.end(), 102, "2-byte length prefix + 100 bytes");
+        s.on_sent(40, 62);
         s.on_acked(10, 10);
         s.on_lost(0, 40);
         assert_eq!(s.next_chunk(100, 0), Some((0, 10, false)));
         s.on_sent(0, 10);
         assert_eq!(s.next_chunk(100, 0), Some((20, 20, false)));
         s.on_acked(0, 101);
+        assert_eq!(s.buffered(), 1);
+        s.on_acked(101, 1);
         assert_eq!(s.buffered(), 0);
         assert_eq!(s.next_chunk(100, u64::MAX), None);
     }

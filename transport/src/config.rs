@@ -161,7 +161,10 @@ impl TransportParams {
         while !r.is_empty() {
             entries += 1;
             if entries > Self::MAX_ENTRIES {
-                return Err(WireError::TooLong { what: "transport parameters", len: entries as u64 });
+                return Err(WireError::TooLong {
+                    what: "transport parameters",
+                    len: entries as u64,
+                });
             }
             let id = r.varint("parameter id")?;
             let v = r.varint("parameter value")?;
@@ -201,7 +204,10 @@ mod tests {
         assert_eq!(TransportParams::decode(&b).unwrap(), p);
         let mut dup = b.clone();
         dup.extend_from_slice(&[0x01, 0x05]);
-        assert_eq!(TransportParams::decode(&dup), Err(WireError::InvalidParameter));
+        assert_eq!(
+            TransportParams::decode(&dup),
+            Err(WireError::InvalidParameter)
+        );
         // unknown ids are skipped
         let mut ext = b.clone();
         ext.extend_from_slice(&[0x30, 0x07]);

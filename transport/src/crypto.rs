@@ -78,21 +78,23 @@ mod insecure {
     //! Test-only crypto: integrity with a fixed public key, no secrecy at all.
     use super::*;
 
-    const KEY: [u8; 32] = *b"netchan insecure test key 000001";
+    const SECRET_SEED: u64 = 0x6e65_7463_6861_6e31; // "netchan1", public
     const TAG: usize = 16;
 
+    /// A 128-bit XXH3 checksum chained over `parts` under a public seed: detects
+    /// corruption, resists nothing.
     fn mac(parts: &[&[u8]]) -> [u8; TAG] {
-        let mut h = blake3::Hasher::new_keyed(&KEY);
+        let mut seed = SECRET_SEED;
+        let mut h = 0u128;
         for p in parts {
-            h.update(p);
+            h = xxhash_rust::xxh3::xxh3_128_with_seed(p, seed);
+            seed = h as u64 ^ (h >> 64) as u64;
         }
-        let mut out = [0u8; TAG];
-        out.copy_from_slice(&h.finalize().as_bytes()[..TAG]);
-        out
+        h.to_le_bytes()
     }
 
-    /// **Insecure** test crypto: handshake messages and packets are authenticated with a
-    /// keyed BLAKE3 MAC under a key that is in this source file, and not encrypted. It
+    /// **Insecure** test crypto: handshake messages and packets carry a 128-bit XXH3
+    /// checksum under a seed that is in this source file, and are not encrypted. It
     /// detects corruption and nothing else. Only compiled with the `insecure-test-crypto`
     /// feature, which no release build enables.
     #[derive(Debug, Clone, Default)]
@@ -100,10 +102,16 @@ mod insecure {
 
     impl CryptoConfig for InsecureTestCrypto {
         fn start_initiator(&self, _seed: [u8; 32]) -> Box<dyn HandshakeSession> {
-            Box::new(Session { initiator: true, step: 0 })
+            Box::new(Session {
+                initiator: true,
+                step: 0,
+            })
         }
         fn start_responder(&self, _seed: [u8; 32]) -> Box<dyn HandshakeSession> {
-            Box::new(Session { initiator: false, step: 0 })
+            Box::new(Session {
+                initiator: false,
+                step: 0,
+            })
         }
     }
 
@@ -125,12 +133,19 @@ mod insecure {
             self.step += 1;
             Ok(())
         }
-        fn read_message(&mut self, message: &[u8], payload: &mut Vec<u8>) -> Result<(), CryptoError> {
+        fn read_message(
+            &mut self,
+            message: &[u8],
+            payload: &mut Vec<u8>,
+        ) -> Result<(), CryptoError> {
             let expected = if self.initiator { 1 } else { 0 };
             if self.step != expected {
                 return Err(CryptoError::UnexpectedMessage);
             }
-            let split = message.len().checked_sub(TAG).ok_or(CryptoError::Authentication)?;
+            let split = message
+                .len()
+                .checked_sub(TAG)
+                .ok_or(CryptoError::Authentication)?;
             let (body, tag) = message.split_at(split);
             if mac(&[&[self.step], body]).as_slice() != tag {
                 return Err(CryptoError::Authentication);
@@ -153,6 +168,14 @@ mod insecure {
         }
     }
 
+    /// Path id and packet number, as the real AEAD nonce would bind them.
+    fn nonce(path_id: u64, pn: u64) -> [u8; 16] {
+        let mut n = [0u8; 16];
+        n[..8].copy_from_slice(&path_id.to_be_bytes());
+        n[8..].copy_from_slice(&pn.to_be_bytes());
+        n
+    }
+
     #[derive(Debug)]
     struct TestProtection;
 
@@ -161,8 +184,9 @@ mod insecure {
             TAG
         }
         fn seal(&mut self, path_id: u64, pn: u64, packet: &mut Vec<u8>, header_len: usize) {
+            let nonce = nonce(path_id, pn);
             let (header, payload) = packet.split_at(header_len.min(packet.len()));
-            let tag = mac(&[&path_id.to_be_bytes(), &pn.to_be_bytes(), header, payload]);
+            let tag = mac(&[&nonce, header, payload]);
             packet.extend_from_slice(&tag);
         }
         fn open(
@@ -172,9 +196,12 @@ mod insecure {
             header: &[u8],
             payload: &mut [u8],
         ) -> Result<usize, CryptoError> {
-            let split = payload.len().checked_sub(TAG).ok_or(CryptoError::Authentication)?;
+            let split = payload
+                .len()
+                .checked_sub(TAG)
+                .ok_or(CryptoError::Authentication)?;
             let (body, tag) = payload.split_at(split);
-            let want = mac(&[&path_id.to_be_bytes(), &pn.to_be_bytes(), header, body]);
+            let want = mac(&[&nonce(path_id, pn), header, body]);
             if want.as_slice() != tag {
                 return Err(CryptoError::Authentication);
             }
@@ -195,7 +222,10 @@ mod insecure {
             i.write_message(b"params-i", &mut m1).unwrap();
             let mut bad = m1.clone();
             bad[0] ^= 1;
-            assert_eq!(r.read_message(&bad, &mut p), Err(CryptoError::Authentication));
+            assert_eq!(
+                r.read_message(&bad, &mut p),
+                Err(CryptoError::Authentication)
+            );
             r.read_message(&m1, &mut p).unwrap();
             assert_eq!(p, b"params-i");
             let mut m2 = Vec::new();
@@ -213,7 +243,10 @@ mod insecure {
             let mut body3 = body.to_vec();
             assert!(sr.open(1, 7, h, &mut body3).is_err(), "path id is bound");
             let mut body4 = body.to_vec();
-            assert!(sr.open(0, 8, h, &mut body4).is_err(), "packet number is bound");
+            assert!(
+                sr.open(0, 8, h, &mut body4).is_err(),
+                "packet number is bound"
+            );
         }
     }
 }

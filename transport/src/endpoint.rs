@@ -7,7 +7,8 @@ use crate::error::ConnectError;
 use crate::wire::{ConnectionId, Header, LongType, PacketView, Reader};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -135,9 +136,9 @@ impl Endpoint {
         Self {
             config,
             rng,
-            conns: HashMap::new(),
-            by_cid: HashMap::new(),
-            by_initial: HashMap::new(),
+            conns: HashMap::default(),
+            by_cid: HashMap::default(),
+            by_initial: HashMap::default(),
             next_handle: 0,
             stateless: VecDeque::new(),
             events: VecDeque::new(),
@@ -200,7 +201,11 @@ impl Endpoint {
     }
 
     /// Starts a connection to `remote`.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+    ) -> Result<ConnectionHandle, ConnectError> {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
@@ -208,8 +213,15 @@ impl Endpoint {
         let initial = ConnectionId(self.rng.next_u64().to_be_bytes());
         let seed = self.seed32();
         let hs = self.config.crypto.start_initiator(seed);
-        let conn = Connection::connect(self.config.transport.clone(), hs, local, initial, remote, now)
-            .map_err(|_| ConnectError::InvalidConfig("handshake could not start"))?;
+        let conn = Connection::connect(
+            self.config.transport.clone(),
+            hs,
+            local,
+            initial,
+            remote,
+            now,
+        )
+        .map_err(|_| ConnectError::InvalidConfig("handshake could not start"))?;
         Ok(self.insert(conn))
     }
 
@@ -238,7 +250,9 @@ impl Endpoint {
                 }
             }
             Header::Long(hdr) => match hdr.ty {
-                LongType::Initial => self.handle_initial(now, remote, &hdr, view.payload(), datagram.len()),
+                LongType::Initial => {
+                    self.handle_initial(now, remote, &hdr, view.payload(), datagram.len())
+                }
                 LongType::Handshake => {
                     let Some(&h) = self.by_cid.get(&hdr.dcid) else {
                         self.stats.datagrams_dropped += 1;
@@ -279,7 +293,8 @@ impl Endpoint {
             self.stats.datagrams_dropped += 1;
             return;
         };
-        let refuse = !self.config.accept_incoming || self.conns.len() >= self.config.max_connections;
+        let refuse =
+            !self.config.accept_incoming || self.conns.len() >= self.config.max_connections;
         let local = self.fresh_cid();
         let seed = self.seed32();
         let hs = self.config.crypto.start_responder(seed);
@@ -315,18 +330,22 @@ impl Endpoint {
         if let Some((dest, bytes)) = self.stateless.pop_front() {
             buf.clear();
             buf.extend_from_slice(&bytes);
-            return Some(Transmit { destination: dest, path_id: 0, size: bytes.len() });
+            return Some(Transmit {
+                destination: dest,
+                path_id: 0,
+                size: bytes.len(),
+            });
         }
         let n = self.order.len();
         // Bounded: each connection is asked at most once per call.
         for i in 0..n {
             let idx = (self.cursor + i) % n;
             let h = self.order[idx];
-            if let Some(c) = self.conns.get_mut(&h) {
-                if let Some(t) = c.poll_transmit(now, buf) {
-                    self.cursor = (idx + 1) % n;
-                    return Some(t);
-                }
+            if let Some(c) = self.conns.get_mut(&h)
+                && let Some(t) = c.poll_transmit(now, buf)
+            {
+                self.cursor = (idx + 1) % n;
+                return Some(t);
             }
         }
         None
@@ -354,7 +373,9 @@ impl Endpoint {
         }
         let mut closed = None;
         for &h in &self.order {
-            let Some(c) = self.conns.get_mut(&h) else { continue };
+            let Some(c) = self.conns.get_mut(&h) else {
+                continue;
+            };
             if let Some(ev) = c.poll_event() {
                 if matches!(ev, Event::Closed(_)) {
                     closed = Some(h);

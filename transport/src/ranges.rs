@@ -56,15 +56,15 @@ impl RangeSet {
         let (mut start, mut end) = (range.start, range.end);
         let mut covered = 0u64;
         // Merge with a range that starts at or before `start` and reaches it.
-        if let Some((&s, &e)) = self.map.range(..=start).next_back() {
-            if e >= start {
-                if e >= end {
-                    return 0;
-                }
-                covered += e - start;
-                start = s;
-                self.map.remove(&s);
+        if let Some((&s, &e)) = self.map.range(..=start).next_back()
+            && e >= start
+        {
+            if e >= end {
+                return 0;
             }
+            covered += e - start;
+            start = s;
+            self.map.remove(&s);
         }
         // Swallow every range starting inside [start, end].
         while let Some((&s, &e)) = self.map.range(start..=end).next() {

@@ -269,7 +269,13 @@ impl Connection {
             handshake_backoff: backoff,
             handshake_deadline: now + config.handshake_timeout,
             peer_params: None,
-            path: Path { id: 0, remote, recovery, rx: RxState::default(), mds },
+            path: Path {
+                id: 0,
+                remote,
+                recovery,
+                rx: RxState::default(),
+                mds,
+            },
             channels: BTreeMap::new(),
             next_local_channel: match side {
                 Side::Initiator => 0,
@@ -364,10 +370,10 @@ impl Connection {
             return Err(OpenError::LabelTooLong);
         }
         let opened = self.next_local_channel / 2;
-        if let Some(p) = &self.peer_params {
-            if opened >= p.max_channels {
-                return Err(OpenError::Limit);
-            }
+        if let Some(p) = &self.peer_params
+            && opened >= p.max_channels
+        {
+            return Err(OpenError::Limit);
         }
         let id = self.next_local_channel;
         self.next_local_channel += 2;
@@ -379,7 +385,10 @@ impl Connection {
     }
 
     fn new_channel(&self, local: bool) -> Channel {
-        let credit = self.peer_params.as_ref().map_or(0, |p| p.initial_max_channel_data);
+        let credit = self
+            .peer_params
+            .as_ref()
+            .map_or(0, |p| p.initial_max_channel_data);
         Channel {
             send: SendState::new(credit),
             recv: RecvState::new(
@@ -408,10 +417,16 @@ impl Connection {
             .as_ref()
             .map_or(self.config.max_message_size, |p| p.max_message_size);
         if msg.len() as u64 > limit {
-            return Err(SendError::TooLarge { size: msg.len() as u64, limit });
+            return Err(SendError::TooLarge {
+                size: msg.len() as u64,
+                limit,
+            });
         }
         let buffer_limit = self.config.channel_send_buffer;
-        let ch = self.channels.get_mut(&channel.0).ok_or(SendError::ChannelClosed)?;
+        let ch = self
+            .channels
+            .get_mut(&channel.0)
+            .ok_or(SendError::ChannelClosed)?;
         if ch.send.fin != FinState::Open {
             return Err(SendError::ChannelClosed);
         }
@@ -425,7 +440,9 @@ impl Connection {
 
     /// Bytes the channel still holds unacknowledged (0 when everything was delivered).
     pub fn send_buffered(&self, channel: ChannelId) -> u64 {
-        self.channels.get(&channel.0).map_or(0, |c| c.send.buffered())
+        self.channels
+            .get(&channel.0)
+            .map_or(0, |c| c.send.buffered())
     }
 
     /// Takes the next complete message of a channel.
@@ -448,7 +465,10 @@ impl Connection {
     /// Finishes the sending half of a channel: messages already queued are still
     /// delivered, then the peer sees [`Event::ChannelFinished`].
     pub fn close_channel(&mut self, channel: ChannelId) -> Result<(), SendError> {
-        let ch = self.channels.get_mut(&channel.0).ok_or(SendError::ChannelClosed)?;
+        let ch = self
+            .channels
+            .get_mut(&channel.0)
+            .ok_or(SendError::ChannelClosed)?;
         if ch.send.fin != FinState::Open {
             return Err(SendError::ChannelClosed);
         }
@@ -464,7 +484,10 @@ impl Connection {
         }
         let limit = self.max_datagram_payload() as u64;
         if data.len() as u64 > limit {
-            return Err(SendError::TooLarge { size: data.len() as u64, limit });
+            return Err(SendError::TooLarge {
+                size: data.len() as u64,
+                limit,
+            });
         }
         if self.dgram_out.len() >= self.config.datagram_queue {
             self.dgram_out.pop_front();
@@ -491,8 +514,14 @@ impl Connection {
     /// Closes the connection now with an application code: queued data is abandoned,
     /// the peer is told, and the connection drains for three PTOs.
     pub fn close(&mut self, now: Instant, code: u64, reason: &[u8]) {
-        let reason = Bytes::copy_from_slice(&reason[..reason.len().min(crate::wire::MAX_REASON_LEN)]);
-        self.start_close(now, 0x100u64.saturating_add(code), reason, ConnectionError::LocallyClosed);
+        let reason =
+            Bytes::copy_from_slice(&reason[..reason.len().min(crate::wire::MAX_REASON_LEN)]);
+        self.start_close(
+            now,
+            0x100u64.saturating_add(code),
+            reason,
+            ConnectionError::LocallyClosed,
+        );
     }
 
     /// Graceful close: every channel is finished, and once all queued messages are
@@ -539,7 +568,10 @@ impl Connection {
             return;
         }
         self.state = State::Closed;
-        let why = self.closed_reason.clone().unwrap_or(ConnectionError::LocallyClosed);
+        let why = self
+            .closed_reason
+            .clone()
+            .unwrap_or(ConnectionError::LocallyClosed);
         self.events.push_back(Event::Closed(why));
         self.channels.clear();
         self.dgram_out.clear();
@@ -656,9 +688,7 @@ impl Connection {
         for (ch, off, len) in p.data {
             if let Some(c) = self.channels.get_mut(&ch) {
                 c.send.on_acked(off, len);
-                if c.send.wants_writable
-                    && c.send.buffered() < self.config.channel_send_buffer
-                {
+                if c.send.wants_writable && c.send.buffered() < self.config.channel_send_buffer {
                     c.send.wants_writable = false;
                     self.events.push_back(Event::ChannelWritable(ChannelId(ch)));
                 }
@@ -693,10 +723,10 @@ impl Connection {
             }
         }
         for ch in p.fins {
-            if let Some(c) = self.channels.get_mut(&ch) {
-                if c.send.fin == FinState::Sent {
-                    c.send.fin = FinState::Pending;
-                }
+            if let Some(c) = self.channels.get_mut(&ch)
+                && c.send.fin == FinState::Sent
+            {
+                c.send.fin = FinState::Pending;
             }
         }
         for ch in p.opens {
@@ -717,13 +747,14 @@ impl Connection {
     /// Forgets channels that are finished in both directions. Their ids are never
     /// reused, so late frames for them are recognised and ignored.
     fn gc_channels(&mut self) {
-        self.channels
-            .retain(|_, c| !(c.send.fin == FinState::Acked && (c.recv.finished_reported || c.recv_closed)));
+        self.channels.retain(|_, c| {
+            !(c.send.fin == FinState::Acked && (c.recv.finished_reported || c.recv_closed))
+        });
     }
 
     /// Whether a channel id that is not in the map was used and forgotten.
     fn channel_was_closed(&self, id: u64) -> bool {
-        let local = (id % 2 == 0) == (self.side == Side::Initiator);
+        let local = id.is_multiple_of(2) == (self.side == Side::Initiator);
         if local {
             id < self.next_local_channel
         } else {
@@ -735,7 +766,10 @@ impl Connection {
     fn shutdown_complete(&self) -> bool {
         self.shutdown
             && self.state == State::Established
-            && self.channels.values().all(|c| c.send.fin == FinState::Acked)
+            && self
+                .channels
+                .values()
+                .all(|c| c.send.fin == FinState::Acked)
     }
 
     fn update_connection_credit(&mut self) {

@@ -90,8 +90,15 @@ impl Connection {
         // Pad the first flight so the listener may answer without amplifying.
         let min = usize::from(config.max_datagram_size).max(crate::MIN_INITIAL_SIZE);
         datagram.resize(datagram.len().max(min), 0);
-        let mut conn =
-            Connection::new(Side::Initiator, config, local_cid, initial_dcid, remote, handshake, now);
+        let mut conn = Connection::new(
+            Side::Initiator,
+            config,
+            local_cid,
+            initial_dcid,
+            remote,
+            handshake,
+            now,
+        );
         conn.handshake_datagram = datagram;
         conn.handshake_resend = true;
         conn.handshake_retx_at = Some(now + conn.handshake_backoff);
@@ -100,7 +107,10 @@ impl Connection {
 
     fn apply_peer_params(&mut self, p: TransportParams) {
         self.peer_max_data = p.initial_max_data;
-        self.path.mds = self.path.mds.min(p.max_datagram_size.min(u64::from(u16::MAX)) as u16);
+        self.path.mds = self
+            .path
+            .mds
+            .min(p.max_datagram_size.min(u64::from(u16::MAX)) as u16);
         for ch in self.channels.values_mut() {
             ch.send.max_data = ch.send.max_data.max(p.initial_max_channel_data);
         }
@@ -124,11 +134,15 @@ impl Connection {
             return; // a duplicate of the answer we already processed
         }
         let mut r = Reader::new(payload);
-        let Ok(len) = r.varint("handshake length") else { return };
+        let Ok(len) = r.varint("handshake length") else {
+            return;
+        };
         let Ok(msg2) = r.bytes(len.min(usize::MAX as u64) as usize, "handshake message") else {
             return;
         };
-        let Some(hs) = self.handshake.as_mut() else { return };
+        let Some(hs) = self.handshake.as_mut() else {
+            return;
+        };
         let mut params = Vec::new();
         if hs.read_message(msg2, &mut params).is_err() {
             self.stats.auth_failures += 1;
@@ -148,7 +162,9 @@ impl Connection {
             self.finish_closed();
             return;
         }
-        let Some(hs) = self.handshake.take() else { return };
+        let Some(hs) = self.handshake.take() else {
+            return;
+        };
         match hs.into_protection() {
             Ok(p) => self.protection = Some(p),
             Err(_) => {
@@ -189,7 +205,9 @@ impl Connection {
         let pn = hdr.packet_number;
         let rx = &self.path.rx;
         let duplicate = pn < rx.floor || rx.received.contains(pn);
-        let Some(protection) = self.protection.as_mut() else { return };
+        let Some(protection) = self.protection.as_mut() else {
+            return;
+        };
         let size = packet.len();
         let (header, body) = packet.split_at_mut(header_len.min(size));
         let Ok(len) = protection.open(hdr.path_id, pn, header, body) else {
@@ -219,16 +237,23 @@ impl Connection {
         }
     }
 
-    fn on_packet_received(&mut self, now: Instant, remote: SocketAddr, pn: u64, eliciting: bool, size: usize) {
+    fn on_packet_received(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        pn: u64,
+        eliciting: bool,
+        size: usize,
+    ) {
         self.stats.packets_received += 1;
         self.stats.bytes_received += size as u64;
         let rx = &mut self.path.rx;
         let in_order = rx.largest.is_none_or(|(l, _)| pn == l + 1);
         rx.received.insert(pn..pn + 1);
-        if rx.received.range_count() > MAX_RX_RANGES {
-            if let Some(r) = rx.received.pop_first() {
-                rx.floor = rx.floor.max(r.end);
-            }
+        if rx.received.range_count() > MAX_RX_RANGES
+            && let Some(r) = rx.received.pop_first()
+        {
+            rx.floor = rx.floor.max(r.end);
         }
         if rx.largest.is_none_or(|(l, _)| pn > l) {
             rx.largest = Some((pn, now));
@@ -275,14 +300,19 @@ impl Connection {
             Frame::Padding { .. } | Frame::Ping => {}
             Frame::Ack(ack) => {
                 if ack.path_id != self.path.id {
-                    return Err(FrameOutcome::Close(E::ProtocolViolation, "ACK for unknown path"));
+                    return Err(FrameOutcome::Close(
+                        E::ProtocolViolation,
+                        "ACK for unknown path",
+                    ));
                 }
                 let delay = Duration::from_micros(ack.ack_delay_us.min(1 << 32));
                 let outcome = self
                     .path
                     .recovery
                     .on_ack_received(now, &ack.ranges, delay)
-                    .map_err(|_| FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet"))?;
+                    .map_err(|_| {
+                        FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet")
+                    })?;
                 for (_, p) in outcome.acked {
                     self.on_packet_acked(p.payload);
                 }
@@ -293,7 +323,11 @@ impl Connection {
                     self.probes = 0;
                 }
             }
-            Frame::ChannelData { channel, offset, data } => {
+            Frame::ChannelData {
+                channel,
+                offset,
+                data,
+            } => {
                 self.on_channel_data(channel, offset, data)?;
             }
             Frame::Datagram { data } => {
@@ -314,35 +348,45 @@ impl Connection {
                 }
             }
             Frame::ChannelOpen { channel, label } => {
-                if let Some(ch) = self.channel_for_peer_frame(channel, false)? {
-                    if !ch.announced {
-                        ch.announced = true;
-                        ch.label = Bytes::copy_from_slice(label);
-                        let has_msg = ch.recv.has_message();
-                        self.events.push_back(Event::ChannelOpened {
-                            channel: ChannelId(channel),
-                            label: Bytes::copy_from_slice(label),
-                        });
-                        if has_msg {
-                            self.signal_readable(channel);
-                        }
+                if let Some(ch) = self.channel_for_peer_frame(channel, false)?
+                    && !ch.announced
+                {
+                    ch.announced = true;
+                    ch.label = Bytes::copy_from_slice(label);
+                    let has_msg = ch.recv.has_message();
+                    self.events.push_back(Event::ChannelOpened {
+                        channel: ChannelId(channel),
+                        label: Bytes::copy_from_slice(label),
+                    });
+                    if has_msg {
+                        self.signal_readable(channel);
                     }
                 }
             }
-            Frame::ChannelClose { channel, final_size, error_code } => {
+            Frame::ChannelClose {
+                channel,
+                final_size,
+                error_code,
+            } => {
                 self.on_channel_close(channel, final_size, error_code)?;
             }
             Frame::ConnectionClose { error_code, reason } => {
                 let reason = Bytes::copy_from_slice(reason);
                 let why = if error_code >= 0x100 {
-                    ConnectionError::ApplicationClosed { code: error_code - 0x100, reason }
+                    ConnectionError::ApplicationClosed {
+                        code: error_code - 0x100,
+                        reason,
+                    }
                 } else {
                     match TransportErrorCode::from_u64(error_code) {
-                        Some(TransportErrorCode::NoError) => ConnectionError::ApplicationClosed {
-                            code: 0,
+                        Some(TransportErrorCode::NoError) => {
+                            ConnectionError::ApplicationClosed { code: 0, reason }
+                        }
+                        Some(code) => ConnectionError::Transport {
+                            code,
+                            remote: true,
                             reason,
                         },
-                        Some(code) => ConnectionError::Transport { code, remote: true, reason },
                         None => ConnectionError::UnknownCode(error_code),
                     }
                 };
@@ -372,7 +416,7 @@ impl Connection {
             if self.channel_was_closed(id) {
                 return Ok(None);
             }
-            let local = (id % 2 == 0) == (self.side == Side::Initiator);
+            let local = id.is_multiple_of(2) == (self.side == Side::Initiator);
             if local {
                 return Err(FrameOutcome::Close(
                     TransportErrorCode::ChannelState,
@@ -380,7 +424,10 @@ impl Connection {
                 ));
             }
             if id / 2 >= self.config.max_channels {
-                return Err(FrameOutcome::Close(TransportErrorCode::ChannelLimit, "channel limit"));
+                return Err(FrameOutcome::Close(
+                    TransportErrorCode::ChannelLimit,
+                    "channel limit",
+                ));
             }
             // Implicitly open every lower peer id too (their frames may be in flight).
             while self.peer_channels <= id / 2 {
@@ -404,7 +451,9 @@ impl Connection {
             return Ok(());
         }
         let grown = ch.recv.on_data(offset, data).map_err(|e| match e {
-            RecvError::FlowControl => FrameOutcome::Close(E::FlowControl, "channel credit exceeded"),
+            RecvError::FlowControl => {
+                FrameOutcome::Close(E::FlowControl, "channel credit exceeded")
+            }
             RecvError::FinalSize => FrameOutcome::Close(E::FinalSize, "data beyond final size"),
             RecvError::MessageTooLarge => {
                 FrameOutcome::Close(E::MessageTooLarge, "message larger than allowed")
@@ -412,7 +461,10 @@ impl Connection {
             RecvError::TooFragmented => FrameOutcome::Drop,
         })?;
         if received_data + grown > local_max_data {
-            return Err(FrameOutcome::Close(E::FlowControl, "connection credit exceeded"));
+            return Err(FrameOutcome::Close(
+                E::FlowControl,
+                "connection credit exceeded",
+            ));
         }
         let ready = ch.recv.has_message() && ch.announced && !ch.readable_signaled;
         self.received_data += grown;
@@ -424,15 +476,20 @@ impl Connection {
     }
 
     fn signal_readable(&mut self, id: u64) {
-        if let Some(ch) = self.channels.get_mut(&id) {
-            if !ch.readable_signaled {
-                ch.readable_signaled = true;
-                self.events.push_back(Event::ChannelReadable(ChannelId(id)));
-            }
+        if let Some(ch) = self.channels.get_mut(&id)
+            && !ch.readable_signaled
+        {
+            ch.readable_signaled = true;
+            self.events.push_back(Event::ChannelReadable(ChannelId(id)));
         }
     }
 
-    fn on_channel_close(&mut self, id: u64, final_size: u64, code: u64) -> Result<(), FrameOutcome> {
+    fn on_channel_close(
+        &mut self,
+        id: u64,
+        final_size: u64,
+        code: u64,
+    ) -> Result<(), FrameOutcome> {
         let Some(ch) = self.channel_for_peer_frame(id, false)? else {
             return Ok(());
         };
@@ -440,7 +497,10 @@ impl Connection {
             if !ch.recv_closed {
                 ch.recv_closed = true;
                 ch.recv.finished_reported = true;
-                self.events.push_back(Event::ChannelReset { channel: ChannelId(id), code });
+                self.events.push_back(Event::ChannelReset {
+                    channel: ChannelId(id),
+                    code,
+                });
             }
             return Ok(());
         }

@@ -39,7 +39,11 @@ impl Connection {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.last_sent = now;
-        Transmit { destination: self.path.remote, path_id: self.path.id, size }
+        Transmit {
+            destination: self.path.remote,
+            path_id: self.path.id,
+            size,
+        }
     }
 
     fn start_short_packet(&self, buf: &mut Vec<u8>) -> (u64, usize) {
@@ -57,7 +61,11 @@ impl Connection {
     fn build_close_packet(&mut self, buf: &mut Vec<u8>) -> Option<()> {
         let (code, reason) = self.close_frame.clone()?;
         let (pn, header_len) = self.start_short_packet(buf);
-        Frame::ConnectionClose { error_code: code, reason: &reason }.encode(buf);
+        Frame::ConnectionClose {
+            error_code: code,
+            reason: &reason,
+        }
+        .encode(buf);
         let protection = self.protection.as_mut()?;
         protection.seal(self.path.id, pn, buf, header_len);
         // Not tracked by recovery: a CLOSE is never retransmitted, only repeated on demand.
@@ -81,11 +89,13 @@ impl Connection {
         let mds = usize::from(self.path.mds);
         let probe = self.probes > 0;
         let mut may_elicit = probe || self.path.recovery.can_send(mds as u64);
-        if may_elicit && !probe && self.has_eliciting_work() {
-            if let Some(t) = self.path.recovery.pacing_delay(now, mds as u64) {
-                self.pacing_deadline = Some(t);
-                may_elicit = false;
-            }
+        if may_elicit
+            && !probe
+            && self.has_eliciting_work()
+            && let Some(t) = self.path.recovery.pacing_delay(now, mds as u64)
+        {
+            self.pacing_deadline = Some(t);
+            may_elicit = false;
         }
         let rx = &self.path.rx;
         let ack_due = rx.ack_needed && (rx.ack_now || (may_elicit && self.has_eliciting_work()));
@@ -182,7 +192,8 @@ impl Connection {
             ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u64,
             ranges,
         };
-        while frame.ranges.len() > 1 && buf.len() + Frame::Ack(frame.clone()).encoded_len() > limit {
+        while frame.ranges.len() > 1 && buf.len() + Frame::Ack(frame.clone()).encoded_len() > limit
+        {
             frame.ranges.pop();
         }
         let f = Frame::Ack(frame);
@@ -201,7 +212,9 @@ impl Connection {
     fn write_control(&mut self, buf: &mut Vec<u8>, limit: usize, sent: &mut SentFrames) -> bool {
         let start = buf.len();
         if self.max_data_pending {
-            let f = Frame::MaxData { max: self.local_max_data };
+            let f = Frame::MaxData {
+                max: self.local_max_data,
+            };
             if buf.len() + f.encoded_len() <= limit {
                 f.encode(buf);
                 self.max_data_pending = false;
@@ -211,7 +224,9 @@ impl Connection {
         let conn_blocked = self.sent_data >= self.peer_max_data
             && self.channels.values().any(|c| c.send.sendable_new() > 0);
         if conn_blocked && self.data_blocked_sent != Some(self.peer_max_data) {
-            let f = Frame::DataBlocked { limit: self.peer_max_data };
+            let f = Frame::DataBlocked {
+                limit: self.peer_max_data,
+            };
             if buf.len() + f.encoded_len() <= limit {
                 f.encode(buf);
                 self.data_blocked_sent = Some(self.peer_max_data);
@@ -219,7 +234,10 @@ impl Connection {
         }
         for (&id, ch) in self.channels.iter_mut() {
             if ch.open_pending && !ch.open_in_flight {
-                let f = Frame::ChannelOpen { channel: id, label: &ch.label };
+                let f = Frame::ChannelOpen {
+                    channel: id,
+                    label: &ch.label,
+                };
                 if buf.len() + f.encoded_len() > limit {
                     break;
                 }
@@ -239,7 +257,10 @@ impl Connection {
                 sent.max_channel_data.push(id);
             }
             if ch.send.is_blocked() && ch.send.blocked_sent_at != Some(ch.send.max_data) {
-                let f = Frame::ChannelBlocked { channel: id, limit: ch.send.max_data };
+                let f = Frame::ChannelBlocked {
+                    channel: id,
+                    limit: ch.send.max_data,
+                };
                 if buf.len() + f.encoded_len() > limit {
                     break;
                 }
@@ -266,7 +287,12 @@ impl Connection {
 
     /// Channel data, lost data first, channels served round-robin; CHANNEL_CLOSE after a
     /// channel's last byte.
-    fn write_channel_data(&mut self, buf: &mut Vec<u8>, limit: usize, sent: &mut SentFrames) -> bool {
+    fn write_channel_data(
+        &mut self,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentFrames,
+    ) -> bool {
         let mut wrote = false;
         let ids: Vec<u64> = self
             .channels
@@ -279,11 +305,15 @@ impl Connection {
             if buf.len() + 4 >= limit {
                 break;
             }
-            let Some(ch) = self.channels.get_mut(&id) else { continue };
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue;
+            };
             // Bounded: each iteration either writes bytes or breaks.
             loop {
                 let room = limit.saturating_sub(buf.len()) as u64;
-                let Some((off, want, _)) = ch.send.next_chunk(room, budget) else { break };
+                let Some((off, want, _)) = ch.send.next_chunk(room, budget) else {
+                    break;
+                };
                 let overhead = Frame::channel_data_overhead(id, off, want as usize) as u64;
                 if room <= overhead {
                     break;

@@ -75,7 +75,13 @@ impl Pacer {
     /// A returned instant is always at least 1 µs after `now`, rounded up to a whole
     /// microsecond of waiting, so that asking again at that instant (with the same `srtt`
     /// and `cwnd`) returns `None`.
-    pub fn delay(&mut self, now: Instant, bytes: u64, srtt: Duration, cwnd: u64) -> Option<Instant> {
+    pub fn delay(
+        &mut self,
+        now: Instant,
+        bytes: u64,
+        srtt: Duration,
+        cwnd: u64,
+    ) -> Option<Instant> {
         self.refill(now, srtt, cwnd);
         let needed = bytes.min(self.capacity(cwnd)) as f64;
         let missing = needed - self.tokens;
@@ -190,13 +196,17 @@ mod tests {
         let mut p = Pacer::new(MDS, start);
         p.on_sent(100_000);
         // Huge cwnd and tiny srtt: the exact wait is far below a microsecond.
-        let at = p.delay(start, 1200, Duration::ZERO, u64::MAX).expect("bucket is empty");
+        let at = p
+            .delay(start, 1200, Duration::ZERO, u64::MAX)
+            .expect("bucket is empty");
         assert!(at >= start + MIN_WAIT);
         // Asking again at the returned instant succeeds.
         assert_eq!(p.delay(at, 1200, Duration::ZERO, u64::MAX), None);
         // A `now` before the last refill never yields an instant before that refill.
         p.on_sent(100_000);
-        let again = p.delay(start, 1200, Duration::from_millis(10), 12_000).expect("empty");
+        let again = p
+            .delay(start, 1200, Duration::from_millis(10), 12_000)
+            .expect("empty");
         assert!(again > at);
     }
 

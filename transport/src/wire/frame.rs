@@ -364,7 +364,8 @@ impl<'a> Frame<'a> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         if let Frame::Padding { len } = self {
-            out.resize(start + len, 0);
+            // Saturating: an absurd `len` fails to allocate instead of wrapping around.
+            out.resize(start.saturating_add(*len), 0);
             return;
         }
         write_varint(out, self.frame_type().code());

@@ -197,7 +197,7 @@ impl Header {
     }
 
     /// Exact encoded length.
-    #[allow(
+    #[expect(
         clippy::len_without_is_empty,
         reason = "a header is never empty; `len` is its encoded size"
     )]

@@ -149,6 +149,7 @@ impl<'a> Reader<'a> {
             .remaining_slice()
             .first_chunk::<N>()
             .ok_or(WireError::Truncated { what })?;
+        // Cannot overflow: N bytes were available after `pos`.
         self.pos += N;
         Ok(arr)
     }
@@ -186,6 +187,7 @@ impl<'a> Reader<'a> {
         if value < min {
             return Err(WireError::NonMinimalVarint);
         }
+        // Cannot overflow: `len` bytes were available after `pos`.
         self.pos += len;
         Ok(value)
     }
@@ -196,6 +198,7 @@ impl<'a> Reader<'a> {
             .remaining_slice()
             .get(..len)
             .ok_or(WireError::Truncated { what })?;
+        // Cannot overflow: `len` bytes were available after `pos`.
         self.pos += len;
         Ok(out)
     }
@@ -209,6 +212,7 @@ impl<'a> Reader<'a> {
     pub fn skip_zeros(&mut self) -> usize {
         let rest = self.remaining_slice();
         let n = rest.iter().position(|&b| b != 0).unwrap_or(rest.len());
+        // Cannot overflow: `n <= remaining`.
         self.pos += n;
         n
     }

@@ -139,7 +139,11 @@ impl Cubic {
         // max-then-min rather than clamp: never panics, and NaN-free inputs give the
         // same result.
         let target = self.w_cubic(t + srtt).max(cwnd).min(1.5 * cwnd);
-        let alpha = if self.w_est >= self.cwnd_prior { 1.0 } else { ALPHA };
+        let alpha = if self.w_est >= self.cwnd_prior {
+            1.0
+        } else {
+            ALPHA
+        };
         self.w_est += alpha * acked / cwnd;
         let next = if self.w_cubic(t) < self.w_est {
             self.w_est.max(cwnd)
@@ -153,14 +157,23 @@ impl Cubic {
 }
 
 impl Controller for Cubic {
-    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &RttEstimator,
+    ) {
         let previous_ack = self.last_ack.replace(now);
         if self.in_recovery(sent) {
             return;
         }
         if app_limited {
             if let (Some(_), Some(previous)) = (self.epoch_start, previous_ack) {
-                self.frozen = self.frozen.saturating_add(now.saturating_duration_since(previous));
+                self.frozen = self
+                    .frozen
+                    .saturating_add(now.saturating_duration_since(previous));
             }
             return;
         }
@@ -171,14 +184,24 @@ impl Controller for Cubic {
         }
     }
 
-    fn on_congestion_event(&mut self, now: Instant, sent: Instant, persistent: bool, lost_bytes: u64) {
+    fn on_congestion_event(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        persistent: bool,
+        lost_bytes: u64,
+    ) {
         let _ = lost_bytes;
         if !self.in_recovery(sent) {
             self.recovery_start = Some(now);
             let cwnd = self.cwnd / self.mds as f64;
             // Fast convergence (RFC 9438 §4.7): release bandwidth to newer flows when the
             // window did not reach the previous maximum.
-            self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
+            self.w_max = if cwnd < self.w_max {
+                cwnd * (1.0 + BETA) / 2.0
+            } else {
+                cwnd
+            };
             self.cwnd_prior = cwnd;
             let reduced = (self.cwnd * BETA).max(self.minimum_window() as f64);
             // `reduced` is finite and at least the minimum window; `as` saturates.
@@ -188,7 +211,7 @@ impl Controller for Cubic {
         }
         if persistent {
             self.cwnd = self.minimum_window() as f64;
-            self.recovery_start = None;
+            self.recovery_start = Some(now);
             self.epoch_start = None;
         }
     }
@@ -220,7 +243,14 @@ mod tests {
     }
 
     /// Acks `bytes` in datagram-sized acks, all sent at `sent`.
-    fn ack_bytes(cc: &mut Cubic, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
+    fn ack_bytes(
+        cc: &mut Cubic,
+        now: Instant,
+        sent: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &RttEstimator,
+    ) {
         let mut left = bytes;
         while left > 0 {
             let b = left.min(MDS);
@@ -286,7 +316,14 @@ mod tests {
         let mut cc = grown_to(100, t0);
         cc.on_congestion_event(t0 + ms(100), t0 + ms(50), false, 1200);
         for i in 2..50u64 {
-            ack_bytes(&mut cc, t0 + ms(100 * i), t0 + ms(100 * i - 100), 84_000, true, &rtt);
+            ack_bytes(
+                &mut cc,
+                t0 + ms(100 * i),
+                t0 + ms(100 * i - 100),
+                84_000,
+                true,
+                &rtt,
+            );
         }
         assert_eq!(cc.window(), 84_000);
     }
@@ -298,8 +335,11 @@ mod tests {
         cc.on_congestion_event(t0 + ms(900), t0 + ms(500), true, 30_000);
         assert_eq!(cc.window(), 2400);
         assert_eq!(cc.ssthresh(), 84_000);
-        // Slow start again up to ssthresh.
+        // Acks of packets sent before the collapse do not grow the window; later ones
+        // slow-start again up to ssthresh.
         let rtt = rtt_of(ms(100));
+        ack_bytes(&mut cc, t0 + ms(1000), t0 + ms(850), 2400, false, &rtt);
+        assert_eq!(cc.window(), 2400);
         ack_bytes(&mut cc, t0 + ms(1000), t0 + ms(950), 2400, false, &rtt);
         assert_eq!(cc.window(), 4800);
         // In recovery already: persistent congestion still collapses the window.
@@ -371,13 +411,19 @@ mod tests {
             inc[convex_start..].windows(2).all(|p| p[1] >= p[0] - 0.01),
             "{inc:?}"
         );
-        assert!(*inc.last().expect("non-empty") > 10.0 * inc[convex_start], "{inc:?}");
+        assert!(
+            *inc.last().expect("non-empty") > 10.0 * inc[convex_start],
+            "{inc:?}"
+        );
         // The window follows the cubic curve on both sides of K: the target looks one RTT
         // ahead, so the window lies between W_cubic(t) and W_cubic(t + RTT).
         for (i, w) in curve.iter().enumerate() {
             let low = cc.w_cubic(t_of(i));
             let high = cc.w_cubic(t_of(i) + rtt.as_secs_f64());
-            assert!(*w >= low - 0.5 && *w <= high + 0.5, "round {i}: {w} not in [{low}, {high}]");
+            assert!(
+                *w >= low - 0.5 && *w <= high + 0.5,
+                "round {i}: {w} not in [{low}, {high}]"
+            );
         }
     }
 

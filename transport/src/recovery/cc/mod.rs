@@ -6,12 +6,18 @@
 //! * a recovery period starting at the congestion event: acks of packets sent before it
 //!   do not grow the window and losses of packets sent before it do not reduce it again;
 //! * no growth on acks of packets sent while application-limited;
-//! * persistent congestion collapses the window to the minimum and ends recovery.
+//! * persistent congestion collapses the window to the minimum and starts a new
+//!   recovery period at that instant.
 //!
 //! Recovery membership is `sent < recovery_start` (RFC 9002's pseudo-code says `<=`).
 //! With virtual time, packets sent in reaction to the ACK that started recovery carry
 //! the very same instant; they are sent *during* recovery, so their acks end it and
 //! their loss is a new congestion event.
+//!
+//! After persistent congestion RFC 9002 resets the recovery start to 0, so the acks
+//! processed with the very ACK that established it (packets sent before the collapse)
+//! would immediately grow the minimum window again. We start a new recovery period
+//! instead: the window leaves the minimum only with acks of packets sent after it.
 
 mod cubic;
 mod newreno;
@@ -50,10 +56,23 @@ pub trait Controller: Send + std::fmt::Debug {
     }
     /// A packet sent at `sent` was acknowledged. `app_limited`: the window was not full
     /// when it was sent (do not grow on such acks).
-    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator);
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &RttEstimator,
+    );
     /// Loss of packets, the newest sent at `sent`. At most one reduction per recovery
     /// period (a loss of a packet sent before the current recovery started is ignored).
-    fn on_congestion_event(&mut self, now: Instant, sent: Instant, persistent: bool, lost_bytes: u64);
+    fn on_congestion_event(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        persistent: bool,
+        lost_bytes: u64,
+    );
     /// Current window.
     fn window(&self) -> u64;
     /// Short name ("newreno", "cubic").

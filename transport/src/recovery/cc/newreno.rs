@@ -58,7 +58,14 @@ impl NewReno {
 }
 
 impl Controller for NewReno {
-    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &RttEstimator,
+    ) {
         let _ = (now, rtt);
         if app_limited || self.in_recovery(sent) {
             return;
@@ -74,7 +81,13 @@ impl Controller for NewReno {
         }
     }
 
-    fn on_congestion_event(&mut self, now: Instant, sent: Instant, persistent: bool, lost_bytes: u64) {
+    fn on_congestion_event(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        persistent: bool,
+        lost_bytes: u64,
+    ) {
         let _ = lost_bytes;
         if !self.in_recovery(sent) {
             self.recovery_start = Some(now);
@@ -84,7 +97,7 @@ impl Controller for NewReno {
         }
         if persistent {
             self.cwnd = self.minimum_window();
-            self.recovery_start = None;
+            self.recovery_start = Some(now);
             self.bytes_acked = 0;
         }
     }
@@ -209,8 +222,11 @@ mod tests {
         assert_eq!(cc.window(), cc.minimum_window());
         assert_eq!(cc.window(), 2400);
         assert_eq!(cc.ssthresh(), 24_000);
-        // Recovery was reset: slow start resumes with the next ack.
+        // A new recovery period started: acks of packets sent before the collapse do not
+        // grow the window, acks of packets sent after it resume slow start.
         ack_bytes(&mut cc, t0 + ms(1000), t0 + ms(600), 2400, false);
+        assert_eq!(cc.window(), 2400);
+        ack_bytes(&mut cc, t0 + ms(1000), t0 + ms(900), 2400, false);
         assert_eq!(cc.window(), 4800);
         // Also while already in recovery, persistent congestion collapses the window.
         let mut cc = NewReno::new(1200, t0);

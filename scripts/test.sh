@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, property, scenario (virtual time) and doc tests.
+# This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
