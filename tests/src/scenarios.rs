@@ -114,12 +114,11 @@ pub fn bulk_transfer(
         if let Some(conn) = sim.nodes[cn].endpoint.connection(c) {
             let _ = stream.pump(conn, ch, u64::MAX);
         }
-        if let Some((h, r)) = rx {
-            if let Some(conn) = sim.nodes[sn].endpoint.connection(h) {
-                if let Err(e) = stream.drain(conn, r) {
-                    failure = Some(e.into());
-                }
-            }
+        if let Some((h, r)) = rx
+            && let Some(conn) = sim.nodes[sn].endpoint.connection(h)
+            && let Err(e) = stream.drain(conn, r)
+        {
+            failure = Some(e.into());
         }
         if failure.is_some() || stream.all_received() {
             Control::Done
