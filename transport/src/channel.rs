@@ -187,6 +187,8 @@ pub(crate) enum RecvError {
     MessageTooLarge,
     /// Too many out-of-order fragments held: the packet is dropped unacknowledged.
     TooFragmented,
+    /// A message length prefix that is not a minimal varint.
+    Malformed,
 }
 
 /// Most out-of-order fragments a channel holds; beyond that packets are dropped
@@ -319,6 +321,9 @@ impl RecvState {
             if v > self.max_message {
                 return Err(RecvError::MessageTooLarge);
             }
+            if crate::wire::varint_len(v) != plen {
+                return Err(RecvError::Malformed);
+            }
             let total = plen as u64 + v;
             if (self.assembly.len() as u64) < total {
                 self.head_end = Some(self.parsed + total);
@@ -332,6 +337,16 @@ impl RecvState {
             self.parsed += total;
             self.ready.push_back((msg.freeze(), self.parsed));
         }
+    }
+
+    /// Drops everything received and not yet read (the peer reset the channel).
+    pub fn discard(&mut self) {
+        self.pending.clear();
+        self.received = RangeSet::new();
+        self.assembly.clear();
+        self.ready.clear();
+        // Discarded bytes no longer occupy the connection window.
+        self.released = self.released.max(self.highest);
     }
 
     /// Accepts the peer's final size.

@@ -116,8 +116,9 @@ pub(crate) struct SentFrames {
     opens: Vec<u64>,
     max_channel_data: Vec<u64>,
     max_data: bool,
-    /// Largest packet number acknowledged by the ACK frame in this packet.
-    ack_largest: Option<u64>,
+    /// Receive floor the ACK frame in this packet allows once the peer has seen it:
+    /// past its largest number if it reported every range, else its lowest reported one.
+    ack_floor: Option<u64>,
 }
 
 /// Receive-side packet-number state of a path: what to acknowledge.
@@ -164,7 +165,7 @@ struct Channel {
     announced: bool,
     /// A ChannelReadable event is outstanding (cleared when recv returns None).
     readable_signaled: bool,
-    /// The application closed its receive half; incoming data is discarded.
+    /// The peer reset the channel: unread and further incoming data is discarded.
     recv_closed: bool,
 }
 
@@ -218,6 +219,8 @@ pub struct Connection {
     /// Connection credit we granted, and highest offsets received summed over channels.
     local_max_data: u64,
     received_data: u64,
+    /// Bytes released by channels already forgotten (connection-level credit).
+    released_closed: u64,
     max_data_pending: bool,
     dgram_out: VecDeque<Bytes>,
     dgram_in: VecDeque<Bytes>,
@@ -238,6 +241,9 @@ pub struct Connection {
     send_cursor: u64,
     stats: ConnectionStats,
 }
+
+/// Longest idle timeout honoured (one week); larger advertised values are clamped.
+const MAX_IDLE_TIMEOUT_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// How many times a closing endpoint answers stray packets with CONNECTION_CLOSE.
 const MAX_CLOSE_RESENDS: u32 = 8;
@@ -287,6 +293,7 @@ impl Connection {
             data_blocked_sent: None,
             local_max_data: config.connection_receive_window,
             received_data: 0,
+            released_closed: 0,
             max_data_pending: false,
             dgram_out: VecDeque::new(),
             dgram_in: VecDeque::new(),
@@ -363,7 +370,7 @@ impl Connection {
 
     /// Opens a channel with a label the peer sees in [`Event::ChannelOpened`].
     pub fn open_channel(&mut self, label: &[u8]) -> Result<ChannelId, OpenError> {
-        if !matches!(self.state, State::Handshaking | State::Established) {
+        if !matches!(self.state, State::Handshaking | State::Established) || self.shutdown {
             return Err(OpenError::NotConnected);
         }
         if label.len() > MAX_LABEL_LEN {
@@ -389,8 +396,12 @@ impl Connection {
             .peer_params
             .as_ref()
             .map_or(0, |p| p.initial_max_channel_data);
+        let mut send = SendState::new(credit);
+        if self.shutdown {
+            send.fin = FinState::Pending; // shutting down: this side sends nothing more
+        }
         Channel {
-            send: SendState::new(credit),
+            send,
             recv: RecvState::new(
                 self.config.channel_receive_window,
                 self.config.max_message_size,
@@ -668,10 +679,10 @@ impl Connection {
 
     fn reset_idle(&mut self, now: Instant) {
         let local = self.config.idle_timeout;
-        let peer = self
-            .peer_params
-            .as_ref()
-            .map_or(Duration::ZERO, |p| Duration::from_millis(p.idle_timeout_ms));
+        // The peer's value is untrusted: clamp it so `now + t` cannot overflow.
+        let peer = self.peer_params.as_ref().map_or(Duration::ZERO, |p| {
+            Duration::from_millis(p.idle_timeout_ms.min(MAX_IDLE_TIMEOUT_MS))
+        });
         let t = match (local.is_zero(), peer.is_zero()) {
             (true, true) => None,
             (true, false) => Some(peer),
@@ -705,12 +716,12 @@ impl Connection {
                 c.open_in_flight = false;
             }
         }
-        if let Some(largest) = p.ack_largest {
-            // The peer saw our ACK up to `largest`: stop reporting (and accepting) below it.
+        if let Some(floor) = p.ack_floor {
+            // The peer saw that ACK: stop reporting (and accepting) what it covered.
             let rx = &mut self.path.rx;
-            if largest + 1 > rx.floor {
-                rx.floor = largest + 1;
-                rx.received.remove_below(rx.floor);
+            if floor > rx.floor {
+                rx.floor = floor;
+                rx.received.remove_below(floor);
             }
         }
         self.gc_channels();
@@ -747,9 +758,18 @@ impl Connection {
     /// Forgets channels that are finished in both directions. Their ids are never
     /// reused, so late frames for them are recognised and ignored.
     fn gc_channels(&mut self) {
+        let mut forgotten = 0;
         self.channels.retain(|_, c| {
-            !(c.send.fin == FinState::Acked && (c.recv.finished_reported || c.recv_closed))
+            let done = c.send.fin == FinState::Acked
+                && c.send.buffered() == 0
+                && (c.recv.finished_reported || c.recv_closed);
+            if done {
+                forgotten += c.recv.released;
+            }
+            !done
         });
+        // Their bytes stay released for connection-level credit.
+        self.released_closed += forgotten;
     }
 
     /// Whether a channel id that is not in the map was used and forgotten.
@@ -769,11 +789,12 @@ impl Connection {
             && self
                 .channels
                 .values()
-                .all(|c| c.send.fin == FinState::Acked)
+                .all(|c| c.send.fin == FinState::Acked && c.send.buffered() == 0)
     }
 
     fn update_connection_credit(&mut self) {
-        let released: u64 = self.channels.values().map(|c| c.recv.released).sum();
+        let released: u64 =
+            self.released_closed + self.channels.values().map(|c| c.recv.released).sum::<u64>();
         let limit = released + self.config.connection_receive_window;
         if limit >= self.local_max_data + self.config.connection_receive_window / 4 {
             self.local_max_data = limit;

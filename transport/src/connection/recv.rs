@@ -459,6 +459,9 @@ impl Connection {
                 FrameOutcome::Close(E::MessageTooLarge, "message larger than allowed")
             }
             RecvError::TooFragmented => FrameOutcome::Drop,
+            RecvError::Malformed => {
+                FrameOutcome::Close(E::FrameEncoding, "non-minimal message length")
+            }
         })?;
         if received_data + grown > local_max_data {
             return Err(FrameOutcome::Close(
@@ -496,6 +499,7 @@ impl Connection {
         if code != 0 {
             if !ch.recv_closed {
                 ch.recv_closed = true;
+                ch.recv.discard();
                 ch.recv.finished_reported = true;
                 self.events.push_back(Event::ChannelReset {
                     channel: ChannelId(id),

@@ -196,12 +196,14 @@ impl Connection {
         {
             frame.ranges.pop();
         }
+        let complete = frame.ranges.len() == rx.received.range_count();
+        let lowest = frame.ranges.last().map_or(largest, |r| r.0);
         let f = Frame::Ack(frame);
         if buf.len() + f.encoded_len() > limit {
             return;
         }
         f.encode(buf);
-        sent.ack_largest = Some(largest);
+        sent.ack_floor = Some(if complete { largest + 1 } else { lowest });
         rx.ack_needed = false;
         rx.ack_now = false;
         rx.ack_due = None;
@@ -273,7 +275,12 @@ impl Connection {
 
     fn write_datagrams(&mut self, buf: &mut Vec<u8>, limit: usize) -> bool {
         let mut wrote = false;
+        let max = self.max_datagram_payload();
         while let Some(d) = self.dgram_out.front() {
+            if d.len() > max {
+                self.dgram_out.pop_front(); // the path shrank below it: it can never fit
+                continue;
+            }
             let f = Frame::Datagram { data: d };
             if buf.len() + f.encoded_len() > limit {
                 break;

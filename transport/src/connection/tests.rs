@@ -272,3 +272,95 @@ fn unreliable_datagrams_arrive() {
     assert_eq!(&conn.recv_datagram().unwrap()[..], b"small");
     assert!(conn.recv_datagram().is_none());
 }
+
+#[test]
+fn huge_peer_idle_timeout_is_clamped_not_a_panic() {
+    // Our idle timeout disabled: the peer's (maximal) value would be used as is.
+    let client = TransportConfig::default().idle_timeout(Duration::ZERO);
+    let mut params = TransportConfig::default().local_params();
+    params.idle_timeout_ms = crate::wire::MAX_VARINT;
+    let mut encoded = Vec::new();
+    params.encode(&mut encoded);
+    let decoded = crate::TransportParams::decode(&encoded).unwrap();
+    assert_eq!(decoded.idle_timeout_ms, crate::wire::MAX_VARINT);
+    let server = TransportConfig::default().idle_timeout(Duration::from_secs(u64::MAX / 4000));
+    let mut p = Pair::new(client, server);
+    let (c, _) = p.connect();
+    let t = p.client.connection(c).unwrap().poll_timeout().unwrap();
+    assert!(t > p.now && t < p.now + Duration::from_secs(8 * 24 * 3600));
+}
+
+#[test]
+fn connection_credit_survives_many_finished_channels() {
+    // 20 channels × 16 KB through a 64 KB connection window: credit released by channels
+    // that were finished and forgotten must still count.
+    let server = TransportConfig {
+        connection_receive_window: 64_000,
+        ..Default::default()
+    };
+    let mut p = Pair::new(TransportConfig::default(), server);
+    let (c, s) = p.connect();
+    let mut delivered = 0usize;
+    for i in 0..20u8 {
+        let conn = p.client.connection(c).unwrap();
+        let ch = conn.open_channel(&[i]).unwrap();
+        conn.send(ch, &vec![i; 16_000]).unwrap();
+        conn.close_channel(ch).unwrap();
+        let mut got = false;
+        for _ in 0..2000 {
+            p.run(1);
+            let sconn = p.server.connection(s).unwrap();
+            if let Some(m) = sconn.recv(ch) {
+                assert_eq!(m.len(), 16_000);
+                assert!(m.iter().all(|b| *b == i));
+                sconn.close_channel(ch).unwrap();
+                got = true;
+                delivered += 1;
+                break;
+            }
+        }
+        assert!(got, "channel {i} stalled");
+        p.run(100); // let both finishes be acknowledged so the channel is forgotten
+    }
+    assert_eq!(delivered, 20);
+    assert!(
+        p.client.connection(c).unwrap().channels.len() < 20,
+        "finished channels are forgotten"
+    );
+}
+
+#[test]
+fn shutdown_waits_for_data_acknowledgement_under_loss() {
+    // Drop every other client packet for a while: shutdown must not close before the
+    // peer acknowledged all data.
+    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let (c, s) = p.connect();
+    let conn = p.client.connection(c).unwrap();
+    let ch = conn.open_channel(b"x").unwrap();
+    for i in 0..200u32 {
+        conn.send(ch, &[i as u8; 500]).unwrap();
+    }
+    conn.shutdown();
+    let mut n = 0u32;
+    let mut got = 0;
+    for _ in 0..3000 {
+        while let Some(t) = p.client.poll_transmit(p.now, &mut p.buf) {
+            n += 1;
+            if n % 2 == 0 && n < 100 {
+                continue; // lost
+            }
+            p.server.handle_datagram(p.now, p.ca, &p.buf[..t.size]);
+        }
+        p.run(1);
+        if let Some(conn) = p.server.connection(s) {
+            while conn.recv(ch).is_some() {
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(got, 200, "every message delivered before the close");
+    assert!(
+        p.client_events
+            .contains(&(c, Event::Closed(ConnectionError::LocallyClosed)))
+    );
+}

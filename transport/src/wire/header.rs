@@ -1,8 +1,9 @@
 //! Packet headers: the byte view and the parsed representation.
 //!
 //! Every netchan datagram starts with a byte in `0x80..=0xBF` (the two high bits are
-//! `10`), which keeps it apart from STUN, DTLS and RTP when multiplexed on one socket
-//! (RFC 7983). Bit 5 (`0x20`) selects the header form:
+//! `10`), which keeps it apart from STUN (0–3) and DTLS (20–63) when multiplexed on one
+//! socket (RFC 7983). That range is RTP/RTCP's in RFC 7983: netchan cannot share a
+//! socket with RTP. Bit 5 (`0x20`) selects the header form:
 //!
 //! ```text
 //! long  (handshake): 1 0 1 R T T T T | version u32 | dcid [8] | scid [8]    (21 bytes)
