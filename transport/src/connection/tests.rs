@@ -346,7 +346,7 @@ fn shutdown_waits_for_data_acknowledgement_under_loss() {
     for _ in 0..3000 {
         while let Some(t) = p.client.poll_transmit(p.now, &mut p.buf) {
             n += 1;
-            if n % 2 == 0 && n < 100 {
+            if n.is_multiple_of(2) && n < 100 {
                 continue; // lost
             }
             p.server.handle_datagram(p.now, p.ca, &p.buf[..t.size]);
