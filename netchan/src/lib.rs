@@ -11,4 +11,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod identity;
+
 pub use netchan_transport as transport;

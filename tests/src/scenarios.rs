@@ -4,8 +4,9 @@
 use crate::link::LinkConfig;
 use crate::sim::{Control, Sim, SimError};
 use crate::workload::{Stream, StreamError};
+use netchan_transport::identity::Keypair;
 use netchan_transport::{
-    CongestionControl, ConnectionHandle, EndpointConfig, Event, InsecureTestCrypto, TransportConfig,
+    CongestionControl, ConnectionHandle, EndpointConfig, Event, NoiseConfig, TransportConfig,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +25,18 @@ pub enum ScenarioError {
     Closed(String),
 }
 
-/// An endpoint config with the (insecure) test crypto.
+/// An endpoint config with a Noise identity derived from `seed`.
 pub fn endpoint(seed: u64, transport: TransportConfig) -> EndpointConfig {
-    let mut c = EndpointConfig::new(Arc::new(InsecureTestCrypto), seed);
+    let mut c = EndpointConfig::new(Arc::new(NoiseConfig::new(keypair(seed))), seed);
     c.transport = Arc::new(transport);
     c
+}
+
+/// A deterministic keypair for tests.
+pub fn keypair(seed: u64) -> Keypair {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    Keypair::from_seed(s)
 }
 
 /// Node 0 (client) and node 1 (server) with `link` both ways, connected.

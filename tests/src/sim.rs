@@ -97,10 +97,13 @@ impl Sim {
         let id = self.nodes.len();
         let addr: SocketAddr = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8 + 1], 4433));
         self.nodes.push(Node {
-            endpoint: Endpoint::new(config),
+            endpoint: Endpoint::new(config, self.now),
             addr,
         });
         self.by_addr.insert(addr, id);
+        // Distinct, increasing wall clocks (replay protection needs one).
+        let unix_ms = 1_790_000_000_000 + id as u64;
+        self.nodes[id].endpoint.set_wall_clock(self.now, unix_ms);
         id
     }
 
@@ -127,8 +130,19 @@ impl Sim {
         self.now - self.epoch
     }
 
-    /// Starts a connection from `a` to `b`.
+    /// Starts a connection from `a` to `b`, pinning `b`'s public key (Noise IK).
     pub fn connect(&mut self, a: NodeId, b: NodeId) -> ConnectionHandle {
+        let to = self.nodes[b].addr;
+        let key = self.nodes[b].endpoint.public_key();
+        let now = self.now;
+        self.nodes[a]
+            .endpoint
+            .connect_with(now, to, key)
+            .expect("connect")
+    }
+
+    /// Starts a connection from `a` to `b` without knowing `b`'s key (Noise XX).
+    pub fn connect_unpinned(&mut self, a: NodeId, b: NodeId) -> ConnectionHandle {
         let to = self.nodes[b].addr;
         let now = self.now;
         self.nodes[a].endpoint.connect(now, to).expect("connect")

@@ -1,7 +1,7 @@
 //! Numbered, verifiable message streams for scenario tests.
 //!
 //! A [`Stream`] generates message `i` deterministically from `(seed, i)`: pseudo-random
-//! bytes with a size drawn from a range, beginning with the 8-byte little-endian sequence
+//! bytes (a window of a seeded random pool) with a size drawn from a range, beginning with the 8-byte little-endian sequence
 //! number when the message is at least 8 bytes long. The sender records each message's
 //! 128-bit XXH3 hash; the receiver checks the `n`-th message it gets against hash `n` (and the
 //! embedded number where there is one), so loss, duplication, reordering and corruption
@@ -13,10 +13,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use xxhash_rust::xxh3::xxh3_128;
 
+/// Extra pool bytes beyond the largest message (room for per-message offsets).
+const POOL_SLACK: usize = 4096;
+
 /// One direction of a verified message stream.
 #[derive(Debug)]
 pub struct Stream {
-    seed: u64,
     total: u64,
     min_size: usize,
     max_size: usize,
@@ -25,6 +27,8 @@ pub struct Stream {
     hashes: Vec<u128>,
     /// A message that was generated but refused with `Blocked`.
     pending: Option<Vec<u8>>,
+    /// Random bytes message bodies are cut from.
+    pool: Vec<u8>,
     /// Messages queued into the connection.
     pub sent: u64,
     /// Messages received and verified.
@@ -56,13 +60,17 @@ impl Stream {
     /// A stream of `total` messages of sizes uniform in `min_size..=max_size`.
     pub fn new(seed: u64, total: u64, min_size: usize, max_size: usize) -> Self {
         Self {
-            seed,
             total,
             min_size,
             max_size: max_size.max(min_size),
             sizes: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             hashes: Vec::new(),
             pending: None,
+            pool: {
+                let mut pool = vec![0u8; max_size.max(min_size) + POOL_SLACK];
+                ChaCha8Rng::seed_from_u64(seed ^ 0xb0d1).fill_bytes(&mut pool);
+                pool
+            },
             sent: 0,
             received: 0,
             bytes_received: 0,
@@ -82,9 +90,10 @@ impl Stream {
     fn generate(&mut self, i: u64) -> Vec<u8> {
         let span = (self.max_size - self.min_size + 1) as u64;
         let size = self.min_size + (self.sizes.next_u64() % span) as usize;
-        let mut msg = vec![0u8; size];
-        let mut filler = ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(31).wrapping_add(i));
-        filler.fill_bytes(&mut msg);
+        // A window of the random pool at an offset chosen per message, then the sequence
+        // number: cheap to make, distinct per message, incompressible.
+        let offset = (self.sizes.next_u64() % POOL_SLACK as u64) as usize;
+        let mut msg = self.pool[offset..offset + size].to_vec();
         if let Some(head) = msg.get_mut(..8) {
             head.copy_from_slice(&i.to_le_bytes());
         }

@@ -55,7 +55,9 @@ fn run(seed: u64, messages: u64) {
         for (_, e) in sim.events(SERVER) {
             match e {
                 Event::ChannelOpened { channel, .. } => s_in = Some(channel),
-                Event::Closed(why) => panic!("server connection closed: {why}"),
+                Event::Closed(why) => {
+                    panic!("server connection closed: {why} at {:?}", sim.elapsed())
+                }
                 _ => {}
             }
         }

@@ -38,7 +38,8 @@ fn setup() -> (Sim, ConnectionHandle, ConnectionHandle, Vec<Vec<u8>>) {
         captured.push(buf[..t.size].to_vec());
     }
     // Also capture a real Initial from a fresh dialer.
-    let mut dialer = netchan_transport::Endpoint::new(endpoint(77, TransportConfig::default()));
+    let mut dialer =
+        netchan_transport::Endpoint::new(endpoint(77, TransportConfig::default()), now);
     dialer.connect(now, sim.nodes[SERVER].addr).unwrap();
     if let Some(t) = dialer.poll_transmit(now, &mut buf) {
         captured.push(buf[..t.size].to_vec());

@@ -37,6 +37,10 @@ pub struct TransportConfig {
     pub ack_frequency: u32,
     /// Most unreliable datagrams queued for sending or receiving.
     pub datagram_queue: usize,
+    /// Update packet protection keys after this long (default 120 s).
+    pub rekey_interval: Duration,
+    /// Update packet protection keys after this many packets sent (default 2^24).
+    pub rekey_packets: u64,
     /// Loss recovery and congestion control.
     pub recovery: RecoveryConfig,
 }
@@ -56,6 +60,8 @@ impl Default for TransportConfig {
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
             datagram_queue: 256,
+            rekey_interval: Duration::from_secs(120),
+            rekey_packets: 1 << 24,
             recovery: RecoveryConfig::default(),
         }
     }
@@ -93,6 +99,8 @@ impl TransportConfig {
             max_message_size: self.max_message_size,
             max_datagram_size: u64::from(self.max_datagram_size),
             refused: false,
+            connection_id: None,
+            timestamp_ms: None,
         }
     }
 }
@@ -119,6 +127,11 @@ pub struct TransportParams {
     pub max_datagram_size: u64,
     /// 0x08: present (value 1) when the listener refuses the connection.
     pub refused: bool,
+    /// 0x09: the listener's connection ID (checked against the Handshake header).
+    pub connection_id: Option<[u8; 8]>,
+    /// 0x0a: the dialer's wall-clock time in ms since the Unix epoch, so a listener can
+    /// reject replayed first messages (it must increase per dialer identity).
+    pub timestamp_ms: Option<u64>,
 }
 
 impl TransportParams {
@@ -141,6 +154,12 @@ impl TransportParams {
         if self.refused {
             put(0x08, 1);
         }
+        if let Some(cid) = self.connection_id {
+            put(0x09, u64::from_be_bytes(cid) & crate::wire::MAX_VARINT);
+        }
+        if let Some(t) = self.timestamp_ms {
+            put(0x0a, t);
+        }
     }
 
     /// Decodes a parameter block; missing entries take protocol defaults.
@@ -154,6 +173,8 @@ impl TransportParams {
             max_message_size: 0,
             max_datagram_size: 1200,
             refused: false,
+            connection_id: None,
+            timestamp_ms: None,
         };
         let mut r = Reader::new(bytes);
         let mut seen = 0u64; // bitmap of known ids
@@ -184,6 +205,8 @@ impl TransportParams {
                 0x07 if v < 1200 => return Err(WireError::InvalidParameter),
                 0x07 => p.max_datagram_size = v,
                 0x08 => p.refused = v != 0,
+                0x09 => p.connection_id = Some(v.to_be_bytes()),
+                0x0a => p.timestamp_ms = Some(v),
                 _ => {}
             }
         }

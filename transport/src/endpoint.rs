@@ -1,17 +1,21 @@
 //! The endpoint: one local socket's worth of connections.
 
 use crate::config::TransportConfig;
-use crate::connection::{Connection, Event, Transmit};
+use crate::connection::{
+    Accepted, Connection, Event, INITIAL_TRAILER, Transmit, handshake_message, retry_datagram,
+};
 use crate::crypto::CryptoConfig;
+use crate::crypto::gate;
 use crate::error::ConnectError;
-use crate::wire::{ConnectionId, Header, LongType, PacketView, Reader};
+use crate::wire::{ConnectionId, Header, LongType, PacketView};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Smallest datagram that may carry an Initial packet (anti-amplification: the listener
 /// answers with less than it received).
@@ -32,9 +36,14 @@ pub struct EndpointConfig {
     pub accept_incoming: bool,
     /// Most simultaneous connections; further dialers are refused.
     pub max_connections: usize,
-    /// Seed of the endpoint's RNG (connection IDs, ephemeral keys). Use fresh OS
-    /// randomness in production; a fixed seed makes tests reproducible.
+    /// Seed of the endpoint's RNG (connection IDs, ephemeral keys, cookie secrets). Use
+    /// fresh OS randomness in production; a fixed seed makes tests reproducible.
     pub seed: u64,
+    /// Handshakes per second above which the listener requires a cookie (a Retry round
+    /// trip proving the dialer's address) before doing any Diffie-Hellman.
+    pub handshake_load_limit: u64,
+    /// Handshakes per second accepted from one source IP (burst: twice that).
+    pub handshakes_per_source_per_sec: u64,
 }
 
 impl EndpointConfig {
@@ -46,6 +55,8 @@ impl EndpointConfig {
             accept_incoming: true,
             max_connections: 4096,
             seed,
+            handshake_load_limit: 200,
+            handshakes_per_source_per_sec: 20,
         }
     }
 }
@@ -62,10 +73,26 @@ pub struct EndpointStats {
     pub accepted: u64,
     /// Connection attempts refused.
     pub refused: u64,
+    /// Initials dropped silently because their mac1 did not verify (no PSK, or not for us).
+    pub gated: u64,
+    /// Retries (cookies) sent while under load.
+    pub retries_sent: u64,
+    /// Initials dropped by the per-source rate limit.
+    pub rate_limited: u64,
+    /// First messages that failed the handshake (authentication, policy).
+    pub handshake_failures: u64,
+    /// Authenticated first messages rejected as replays (timestamp not newer).
+    pub replays_rejected: u64,
 }
 
-/// Most queued stateless replies (refusals); more are dropped.
+/// Most queued stateless replies (refusals, Retries); more are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
+/// Most source addresses the handshake rate limiter tracks (then it starts afresh).
+const MAX_TRACKED_SOURCES: usize = 4096;
+/// Most dialer identities whose last initiation timestamp is remembered.
+const MAX_TRACKED_IDENTITIES: usize = 65536;
+/// How often the cookie secret rotates.
+const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 
 /// A set of connections sharing one socket: demultiplexes datagrams by connection ID,
 /// accepts or refuses new connections, and multiplexes their output.
@@ -76,17 +103,20 @@ const MAX_STATELESS_QUEUE: usize = 64;
 /// until `None`, and sleep until [`poll_timeout`](Self::poll_timeout).
 ///
 /// ```
-/// # #[cfg(feature = "insecure-test-crypto")] {
-/// use netchan_transport::{Endpoint, EndpointConfig, Event, InsecureTestCrypto};
+/// use netchan_transport::identity::Keypair;
+/// use netchan_transport::{Endpoint, EndpointConfig, Event, NoiseConfig};
 /// use std::sync::Arc;
 /// use std::time::{Duration, Instant};
 ///
-/// let crypto = Arc::new(InsecureTestCrypto);
-/// let mut client = Endpoint::new(EndpointConfig::new(crypto.clone(), 1));
-/// let mut server = Endpoint::new(EndpointConfig::new(crypto, 2));
-/// let (ca, sa) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
 /// let mut now = Instant::now();
-/// let conn = client.connect(now, sa).unwrap();
+/// let server_id = NoiseConfig::new(Keypair::from_seed([2; 32])); // use OS randomness
+/// let server_key = server_id.public_key();
+/// let mut server = Endpoint::new(EndpointConfig::new(Arc::new(server_id), 2), now);
+/// let client_id = NoiseConfig::new(Keypair::from_seed([1; 32]));
+/// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), 1), now);
+/// let (ca, sa) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+/// // Pinning the server's key selects the one-round-trip Noise IK handshake.
+/// let conn = client.connect_with(now, sa, Some(server_key.0)).unwrap();
 /// let ch = client.connection(conn).unwrap().open_channel(b"greetings").unwrap();
 /// client.connection(conn).unwrap().send(ch, b"hello").unwrap();
 /// let mut buf = Vec::new();
@@ -109,7 +139,6 @@ const MAX_STATELESS_QUEUE: usize = 64;
 ///     server.handle_timeout(now);
 /// }
 /// assert_eq!(got.as_deref(), Some(&b"hello"[..]));
-/// # }
 /// ```
 #[derive(Debug)]
 pub struct Endpoint {
@@ -127,13 +156,35 @@ pub struct Endpoint {
     cursor: usize,
     scratch: Vec<u8>,
     stats: EndpointStats,
+    created: Instant,
+    wall_clock: Option<(Instant, u64)>,
+    cookie_secret: [u8; 32],
+    previous_cookie_secret: [u8; 32],
+    cookie_secret_at: Instant,
+    load_window_start: Instant,
+    handshakes_this_window: u64,
+    sources: HashMap<IpAddr, (f64, Instant)>,
+    peak_sources: usize,
+    last_initiation: HashMap<[u8; 32], u64>,
 }
 
 impl Endpoint {
-    /// A new endpoint.
-    pub fn new(config: EndpointConfig) -> Self {
-        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+    /// A new endpoint. `now` starts its clocks (cookie rotation, load windows).
+    pub fn new(config: EndpointConfig, now: Instant) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut cookie_secret = [0u8; 32];
+        rng.fill_bytes(&mut cookie_secret);
         Self {
+            created: now,
+            wall_clock: None,
+            cookie_secret,
+            previous_cookie_secret: cookie_secret,
+            cookie_secret_at: now,
+            load_window_start: now,
+            handshakes_this_window: 0,
+            sources: HashMap::default(),
+            peak_sources: 0,
+            last_initiation: HashMap::default(),
             config,
             rng,
             conns: HashMap::default(),
@@ -147,6 +198,11 @@ impl Endpoint {
             scratch: Vec::with_capacity(2048),
             stats: EndpointStats::default(),
         }
+    }
+
+    /// This endpoint's static public key (its identity), if its handshake has one.
+    pub fn public_key(&self) -> Option<[u8; 32]> {
+        self.config.crypto.public_key()
     }
 
     /// Whether incoming connections are accepted.
@@ -177,12 +233,13 @@ impl Endpoint {
     fn fresh_cid(&mut self) -> ConnectionId {
         // Bounded: a collision among 2^64 values is practically impossible; stop anyway.
         for _ in 0..16 {
-            let cid = ConnectionId(self.rng.next_u64().to_be_bytes());
+            // 62 bits, so the ID also fits a transport parameter (a varint).
+            let cid = ConnectionId((self.rng.next_u64() & crate::wire::MAX_VARINT).to_be_bytes());
             if !self.by_cid.contains_key(&cid) {
                 return cid;
             }
         }
-        ConnectionId(self.rng.next_u64().to_be_bytes())
+        ConnectionId((self.rng.next_u64() & crate::wire::MAX_VARINT).to_be_bytes())
     }
 
     fn seed32(&mut self) -> [u8; 32] {
@@ -200,11 +257,24 @@ impl Endpoint {
         h
     }
 
-    /// Starts a connection to `remote`.
+    /// Starts a connection to `remote` whose static key is unknown (the XX pattern: the
+    /// listener's identity is learned, not checked, and is available afterwards from
+    /// [`Connection::peer_identity`]).
     pub fn connect(
         &mut self,
         now: Instant,
         remote: SocketAddr,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        self.connect_with(now, remote, None)
+    }
+
+    /// Starts a connection to `remote`, optionally pinning its static public key (the IK
+    /// pattern: one round trip, and the handshake fails unless the listener holds that key).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        peer_key: Option<[u8; 32]>,
     ) -> Result<ConnectionHandle, ConnectError> {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
@@ -212,17 +282,32 @@ impl Endpoint {
         let local = self.fresh_cid();
         let initial = ConnectionId(self.rng.next_u64().to_be_bytes());
         let seed = self.seed32();
-        let hs = self.config.crypto.start_initiator(seed);
+        let unix_ms = self.unix_ms(now);
         let conn = Connection::connect(
             self.config.transport.clone(),
-            hs,
+            &*self.config.crypto,
+            seed,
+            peer_key,
             local,
             initial,
             remote,
             now,
+            unix_ms,
         )
         .map_err(|_| ConnectError::InvalidConfig("handshake could not start"))?;
         Ok(self.insert(conn))
+    }
+
+    /// Tells the endpoint the wall-clock time (ms since the Unix epoch) at `now`. Dialers
+    /// put it in their first message so listeners can reject replays; call it once at
+    /// start-up (the engine never reads a clock itself).
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_clock = Some((now, unix_ms));
+    }
+
+    fn unix_ms(&self, now: Instant) -> u64 {
+        let (at, ms) = self.wall_clock.unwrap_or((self.created, 0));
+        ms.saturating_add(now.saturating_duration_since(at).as_millis() as u64)
     }
 
     /// Handles one received datagram from `remote`. Anything malformed or unauthentic is
@@ -251,18 +336,18 @@ impl Endpoint {
             }
             Header::Long(hdr) => match hdr.ty {
                 LongType::Initial => {
-                    self.handle_initial(now, remote, &hdr, view.payload(), datagram.len())
+                    let header_len = view.header_bytes().len();
+                    self.handle_initial(now, remote, &hdr, datagram, header_len);
                 }
-                LongType::Handshake => {
+                LongType::Handshake | LongType::Finish | LongType::Retry => {
                     let Some(&h) = self.by_cid.get(&hdr.dcid) else {
                         self.stats.datagrams_dropped += 1;
                         return;
                     };
                     if let Some(c) = self.conns.get_mut(&h) {
-                        c.handle_long(now, &hdr, view.payload());
+                        c.handle_long(now, &hdr, view.payload(), datagram.len());
                     }
                 }
-                LongType::Retry => self.stats.datagrams_dropped += 1,
             },
         }
     }
@@ -272,57 +357,155 @@ impl Endpoint {
         now: Instant,
         remote: SocketAddr,
         hdr: &crate::wire::LongHeader,
-        payload: &[u8],
-        size: usize,
+        datagram: &[u8],
+        header_len: usize,
     ) {
+        let size = datagram.len();
         if size < MIN_INITIAL_SIZE {
             self.stats.datagrams_dropped += 1;
             return;
         }
+        // Cheapest first: mac1 (a keyed hash) before anything else, and silence on failure.
+        let mac1_at = size - INITIAL_TRAILER;
+        let mac2_at = size - gate::MAC_LEN;
+        if !self
+            .config
+            .crypto
+            .verify_mac1(&datagram[..mac1_at], &datagram[mac1_at..mac2_at])
+        {
+            self.stats.gated += 1;
+            return;
+        }
         if let Some(&h) = self.by_initial.get(&(remote, hdr.dcid)) {
             if let Some(c) = self.conns.get_mut(&h) {
-                c.on_repeated_initial();
+                c.on_repeated_initial(size);
             }
             return;
         }
-        let mut r = Reader::new(payload);
-        let msg = r
-            .varint("handshake length")
-            .and_then(|len| r.bytes(len.min(usize::MAX as u64) as usize, "handshake message"));
-        let Ok(msg1) = msg else {
+        if self.under_load(now) && !self.valid_mac2(remote, datagram) {
+            // Stateless: a cookie for this address, nothing kept.
+            self.stats.retries_sent += 1;
+            let cookie = gate::cookie(&self.cookie_secret, remote);
+            if self.stateless.len() < MAX_STATELESS_QUEUE {
+                self.stateless
+                    .push_back((remote, retry_datagram(hdr, datagram, &cookie)));
+            }
+            return;
+        }
+        if !self.rate_limit(now, remote) {
+            self.stats.rate_limited += 1;
+            return;
+        }
+        let Some(msg1) = handshake_message(&datagram[header_len..mac1_at]) else {
             self.stats.datagrams_dropped += 1;
             return;
         };
+        self.handshakes_this_window += 1;
         let refuse =
             !self.config.accept_incoming || self.conns.len() >= self.config.max_connections;
         let local = self.fresh_cid();
         let seed = self.seed32();
-        let hs = self.config.crypto.start_responder(seed);
         let result = Connection::accept(
             self.config.transport.clone(),
-            hs,
+            &*self.config.crypto,
+            seed,
             local,
             hdr,
             msg1,
             remote,
             now,
+            size,
             refuse,
         );
         match result {
-            Err(_) => self.stats.datagrams_dropped += 1,
-            Ok((None, reply)) => {
+            Err(_) => self.stats.handshake_failures += 1,
+            Ok(Accepted::Refused(reply)) => {
                 self.stats.refused += 1;
                 if self.stateless.len() < MAX_STATELESS_QUEUE {
                     self.stateless.push_back((remote, reply));
                 }
             }
-            Ok((Some(mut conn), _)) => {
+            Ok(Accepted::Connection(conn)) => {
+                if !self.fresh_initiation(&conn) {
+                    self.stats.replays_rejected += 1;
+                    return;
+                }
                 self.stats.accepted += 1;
-                conn.on_repeated_initial(); // send the answer
-                let h = self.insert(conn);
+                let h = self.insert(*conn);
                 self.by_initial.insert((remote, hdr.dcid), h);
             }
         }
+    }
+
+    /// Whether an authenticated first message is newer than the last one from the same
+    /// identity (replay protection for one-round-trip handshakes).
+    fn fresh_initiation(&mut self, conn: &Connection) -> bool {
+        let (Some(id), Some(ts)) = (
+            conn.peer_identity(),
+            conn.peer_params().and_then(|p| p.timestamp_ms),
+        ) else {
+            return true; // no identity yet (XX): message 3 will prove liveness
+        };
+        if let Some(&last) = self.last_initiation.get(&id)
+            && ts <= last
+        {
+            return false;
+        }
+        if self.last_initiation.len() >= MAX_TRACKED_IDENTITIES {
+            self.last_initiation.clear();
+        }
+        self.last_initiation.insert(id, ts);
+        true
+    }
+
+    /// Handshake load: Initials that reached the handshake in the current second.
+    fn under_load(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.load_window_start) >= Duration::from_secs(1) {
+            self.load_window_start = now;
+            self.handshakes_this_window = 0;
+        }
+        if now.saturating_duration_since(self.cookie_secret_at) >= COOKIE_ROTATION {
+            self.previous_cookie_secret = self.cookie_secret;
+            self.rng.fill_bytes(&mut self.cookie_secret);
+            self.cookie_secret_at = now;
+        }
+        self.handshakes_this_window >= self.config.handshake_load_limit
+    }
+
+    fn valid_mac2(&self, remote: SocketAddr, datagram: &[u8]) -> bool {
+        let at = datagram.len() - gate::MAC_LEN;
+        [self.cookie_secret, self.previous_cookie_secret]
+            .iter()
+            .any(|secret| {
+                let cookie = gate::cookie(secret, remote);
+                gate::mac_eq(&gate::mac2(&cookie, &datagram[..at]), &datagram[at..])
+            })
+    }
+
+    /// Per-source token bucket for handshakes; the table is bounded.
+    fn rate_limit(&mut self, now: Instant, remote: SocketAddr) -> bool {
+        let rate = self.config.handshakes_per_source_per_sec as f64;
+        let burst = rate * 2.0;
+        if self.sources.len() >= MAX_TRACKED_SOURCES && !self.sources.contains_key(&remote.ip()) {
+            self.sources.clear();
+        }
+        let tracked = self.sources.len() + usize::from(!self.sources.contains_key(&remote.ip()));
+        self.peak_sources = self.peak_sources.max(tracked);
+        let entry = self.sources.entry(remote.ip()).or_insert((burst, now));
+        let elapsed = now.saturating_duration_since(entry.1).as_secs_f64();
+        entry.0 = (entry.0 + elapsed * rate).min(burst);
+        entry.1 = now;
+        if entry.0 >= 1.0 {
+            entry.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Most per-source entries ever held by the rate limiter (a bound on per-source state).
+    pub fn peak_tracked_sources(&self) -> usize {
+        self.peak_sources
     }
 
     /// Writes the next datagram to send into `buf`.

@@ -61,6 +61,13 @@ pub enum ConnectionError {
     /// The listener refused the connection.
     #[error("connection refused by the peer")]
     Refused,
+    /// The handshake failed: the peer did not prove the expected identity or key (wrong
+    /// pinned key, missing or wrong PSK, tampered message).
+    #[error("handshake failed: peer not authenticated")]
+    HandshakeFailed,
+    /// Too many forged packets arrived (the AEAD integrity limit).
+    #[error("AEAD integrity limit reached")]
+    IntegrityLimit,
     /// The peer closed the connection with an application code.
     #[error("closed by peer (application code {code})")]
     ApplicationClosed {

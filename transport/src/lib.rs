@@ -8,8 +8,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod identity;
+pub mod noise;
 pub mod ranges;
 pub mod recovery;
+pub mod replay;
 pub mod wire;
 
 mod channel;
@@ -22,9 +25,10 @@ mod error;
 pub use channel::ChannelId;
 pub use config::{TransportConfig, TransportParams};
 pub use connection::{Connection, ConnectionStats, Event, Side, Transmit};
-#[cfg(any(test, feature = "insecure-test-crypto"))]
-pub use crypto::InsecureTestCrypto;
-pub use crypto::{CryptoConfig, CryptoError, HandshakeSession, PacketProtection};
+pub use crypto::{
+    AeadProtection, CryptoConfig, CryptoError, HandshakeSession, NoiseConfig, NoiseHashChoice,
+    PacketProtection, gate,
+};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
 pub use error::{ConnectError, ConnectionError, OpenError, SendError, TransportErrorCode};
 pub use recovery::CongestionControl;

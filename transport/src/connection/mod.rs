@@ -1,7 +1,10 @@
 //! The connection state machine.
 
+mod handshake;
 mod recv;
 mod send;
+
+pub(crate) use handshake::{Accepted, INITIAL_TRAILER, handshake_message, retry_datagram};
 
 use crate::channel::{ChannelId, FinState, RecvState, SendState};
 use crate::config::{TransportConfig, TransportParams};
@@ -207,6 +210,25 @@ pub struct Connection {
     handshake_retx_at: Option<Instant>,
     handshake_backoff: Duration,
     handshake_deadline: Instant,
+    /// Dialer: the Initial up to its MACs, the mac1 key, the cookie from a Retry.
+    initial_body: Vec<u8>,
+    initial_dcid: ConnectionId,
+    mac1_key: [u8; 32],
+    cookie: Option<[u8; 16]>,
+    retries: u8,
+    /// Our encoded transport parameters (XX sends them in message 3).
+    local_params_payload: Vec<u8>,
+    /// Whether the peer's address is validated (anti-amplification, listener side).
+    validated: bool,
+    unvalidated_recv: u64,
+    unvalidated_sent: u64,
+    peer_identity: Option<[u8; 32]>,
+    replay: crate::replay::ReplayWindow,
+    last_key_update: Instant,
+    packets_since_key_update: u64,
+    /// Key phase of our last packet, and the first packet number sent in it.
+    send_phase: bool,
+    send_phase_first_pn: u64,
     peer_params: Option<TransportParams>,
     path: Path,
     channels: BTreeMap<u64, Channel>,
@@ -274,6 +296,21 @@ impl Connection {
             handshake_retx_at: None,
             handshake_backoff: backoff,
             handshake_deadline: now + config.handshake_timeout,
+            initial_body: Vec::new(),
+            initial_dcid: remote_cid,
+            mac1_key: [0; 32],
+            cookie: None,
+            retries: 0,
+            local_params_payload: Vec::new(),
+            validated: side == Side::Initiator,
+            unvalidated_recv: 0,
+            unvalidated_sent: 0,
+            peer_identity: None,
+            replay: crate::replay::ReplayWindow::new(),
+            last_key_update: now,
+            packets_since_key_update: 0,
+            send_phase: false,
+            send_phase_first_pn: 0,
             peer_params: None,
             path: Path {
                 id: 0,
@@ -344,7 +381,13 @@ impl Connection {
 
     /// The peer's static public key, when the handshake authenticates one.
     pub fn peer_identity(&self) -> Option<[u8; 32]> {
-        self.handshake.as_ref().and_then(|h| h.peer_identity())
+        self.peer_identity
+            .or_else(|| self.handshake.as_ref().and_then(|h| h.peer_identity()))
+    }
+
+    /// Key updates performed on this connection (started or answered).
+    pub fn key_updates(&self) -> u64 {
+        self.protection.as_ref().map_or(0, |p| p.key_updates())
     }
 
     /// Counters and path state.

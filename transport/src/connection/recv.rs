@@ -2,193 +2,9 @@
 
 use super::*;
 use crate::channel::RecvError;
-use crate::wire::{Frame, Frames, Header, LongHeader, LongType, Reader, ShortHeader};
+use crate::wire::{Frame, Frames, ShortHeader};
 
 impl Connection {
-    /// Creates the responder side from a first handshake message. Returns `None` when the
-    /// message does not authenticate (nothing is kept).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn accept(
-        config: Arc<TransportConfig>,
-        mut handshake: Box<dyn HandshakeSession>,
-        local_cid: ConnectionId,
-        hdr: &LongHeader,
-        msg1: &[u8],
-        remote: SocketAddr,
-        now: Instant,
-        refuse: bool,
-    ) -> Result<(Option<Self>, Vec<u8>), crate::crypto::CryptoError> {
-        let mut payload = Vec::new();
-        handshake.read_message(msg1, &mut payload)?;
-        let peer = TransportParams::decode(&payload)
-            .map_err(|_| crate::crypto::CryptoError::Authentication)?;
-        let mut params = config.local_params();
-        params.refused = refuse;
-        let mut p = Vec::new();
-        params.encode(&mut p);
-        let mut msg2 = Vec::new();
-        handshake.write_message(&p, &mut msg2)?;
-        let reply_hdr = Header::Long(LongHeader {
-            ty: LongType::Handshake,
-            version: crate::wire::PROTOCOL_VERSION,
-            dcid: hdr.scid,
-            scid: local_cid,
-        });
-        let mut datagram = Vec::with_capacity(msg2.len() + 32);
-        reply_hdr.emit(&mut datagram);
-        crate::wire::write_varint(&mut datagram, msg2.len() as u64);
-        datagram.extend_from_slice(&msg2);
-        if refuse {
-            return Ok((None, datagram));
-        }
-        let mut conn = Connection::new(
-            Side::Responder,
-            config,
-            local_cid,
-            hdr.scid,
-            remote,
-            handshake,
-            now,
-        );
-        let protection = conn
-            .handshake
-            .take()
-            .map(|h| h.into_protection())
-            .transpose()?;
-        conn.protection = protection;
-        conn.apply_peer_params(peer);
-        conn.state = State::Established;
-        conn.handshake_datagram = datagram.clone();
-        conn.reset_idle(now);
-        conn.events.push_back(Event::Connected);
-        Ok((Some(conn), datagram))
-    }
-
-    /// Creates the initiator side; the Initial datagram is queued for `poll_transmit`.
-    pub(crate) fn connect(
-        config: Arc<TransportConfig>,
-        mut handshake: Box<dyn HandshakeSession>,
-        local_cid: ConnectionId,
-        initial_dcid: ConnectionId,
-        remote: SocketAddr,
-        now: Instant,
-    ) -> Result<Self, crate::crypto::CryptoError> {
-        let mut p = Vec::new();
-        config.local_params().encode(&mut p);
-        let mut msg1 = Vec::new();
-        handshake.write_message(&p, &mut msg1)?;
-        let hdr = Header::Long(LongHeader {
-            ty: LongType::Initial,
-            version: crate::wire::PROTOCOL_VERSION,
-            dcid: initial_dcid,
-            scid: local_cid,
-        });
-        let mut datagram = Vec::with_capacity(1200);
-        hdr.emit(&mut datagram);
-        crate::wire::write_varint(&mut datagram, msg1.len() as u64);
-        datagram.extend_from_slice(&msg1);
-        // Pad the first flight so the listener may answer without amplifying.
-        let min = usize::from(config.max_datagram_size).max(crate::MIN_INITIAL_SIZE);
-        datagram.resize(datagram.len().max(min), 0);
-        let mut conn = Connection::new(
-            Side::Initiator,
-            config,
-            local_cid,
-            initial_dcid,
-            remote,
-            handshake,
-            now,
-        );
-        conn.handshake_datagram = datagram;
-        conn.handshake_resend = true;
-        conn.handshake_retx_at = Some(now + conn.handshake_backoff);
-        Ok(conn)
-    }
-
-    fn apply_peer_params(&mut self, p: TransportParams) {
-        self.peer_max_data = p.initial_max_data;
-        self.path.mds = self
-            .path
-            .mds
-            .min(p.max_datagram_size.min(u64::from(u16::MAX)) as u16);
-        for ch in self.channels.values_mut() {
-            ch.send.max_data = ch.send.max_data.max(p.initial_max_channel_data);
-        }
-        self.peer_params = Some(p);
-    }
-
-    /// A retransmitted Initial reached the responder: answer again (the endpoint checks
-    /// the amplification budget: the Initial was at least as large as our answer).
-    pub(crate) fn on_repeated_initial(&mut self) {
-        if self.side == Side::Responder && self.state == State::Established {
-            self.handshake_resend = true;
-        }
-    }
-
-    /// Handles a long-header packet routed to this connection.
-    pub(crate) fn handle_long(&mut self, now: Instant, hdr: &LongHeader, payload: &[u8]) {
-        if hdr.ty != LongType::Handshake || self.side != Side::Initiator {
-            return;
-        }
-        if self.state != State::Handshaking {
-            return; // a duplicate of the answer we already processed
-        }
-        let mut r = Reader::new(payload);
-        let Ok(len) = r.varint("handshake length") else {
-            return;
-        };
-        let Ok(msg2) = r.bytes(len.min(usize::MAX as u64) as usize, "handshake message") else {
-            return;
-        };
-        let Some(hs) = self.handshake.as_mut() else {
-            return;
-        };
-        let mut params = Vec::new();
-        if hs.read_message(msg2, &mut params).is_err() {
-            self.stats.auth_failures += 1;
-            return;
-        }
-        let Ok(peer) = TransportParams::decode(&params) else {
-            self.closed_reason = Some(ConnectionError::Transport {
-                code: TransportErrorCode::ProtocolViolation,
-                remote: false,
-                reason: Bytes::from_static(b"bad transport parameters"),
-            });
-            self.finish_closed();
-            return;
-        };
-        if peer.refused {
-            self.closed_reason = Some(ConnectionError::Refused);
-            self.finish_closed();
-            return;
-        }
-        let Some(hs) = self.handshake.take() else {
-            return;
-        };
-        match hs.into_protection() {
-            Ok(p) => self.protection = Some(p),
-            Err(_) => {
-                self.closed_reason = Some(ConnectionError::Transport {
-                    code: TransportErrorCode::Internal,
-                    remote: false,
-                    reason: Bytes::from_static(b"handshake incomplete"),
-                });
-                self.finish_closed();
-                return;
-            }
-        }
-        self.remote_cid = hdr.scid;
-        self.apply_peer_params(peer);
-        self.state = State::Established;
-        self.handshake_resend = false;
-        self.handshake_retx_at = None;
-        self.handshake_datagram = Vec::new();
-        self.stats.packets_received += 1;
-        self.stats.bytes_received += payload.len() as u64;
-        self.reset_idle(now);
-        self.events.push_back(Event::Connected);
-    }
-
     /// Handles a short-header packet: `packet` is the whole datagram (mutable for in-place
     /// decryption), `header_len` the length of its header.
     pub(crate) fn handle_short(
@@ -203,20 +19,29 @@ impl Connection {
             return; // unknown path: multipath is not negotiated yet
         }
         let pn = hdr.packet_number;
+        // Cheap checks before decryption: the replay window, then our ACK floor.
         let rx = &self.path.rx;
-        let duplicate = pn < rx.floor || rx.received.contains(pn);
+        if !self.replay.check(pn) || pn < rx.floor || rx.received.contains(pn) {
+            self.stats.duplicate_packets += 1;
+            return;
+        }
         let Some(protection) = self.protection.as_mut() else {
             return;
         };
         let size = packet.len();
         let (header, body) = packet.split_at_mut(header_len.min(size));
-        let Ok(len) = protection.open(hdr.path_id, pn, header, body) else {
+        let Ok(len) = protection.open(hdr.path_id, pn, hdr.key_phase, header, body) else {
             self.stats.auth_failures += 1;
+            if protection.auth_failures() >= crate::crypto::INTEGRITY_LIMIT {
+                self.closed_reason = Some(ConnectionError::IntegrityLimit);
+                self.finish_closed();
+            }
             return;
         };
-        if duplicate {
-            self.stats.duplicate_packets += 1;
-            return;
+        // The tag verified: only now may the window move.
+        self.replay.update(pn);
+        if !self.validated || !self.handshake_datagram.is_empty() {
+            self.on_peer_confirmed();
         }
         if matches!(self.state, State::Draining | State::Closed) {
             return;

@@ -7,7 +7,10 @@ impl Connection {
     /// Writes the next datagram to send into `buf` (which is cleared first).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
-        if self.handshake_resend && !self.handshake_datagram.is_empty() {
+        if self.handshake_resend
+            && !self.handshake_datagram.is_empty()
+            && !self.amplification_blocked(self.handshake_datagram.len())
+        {
             self.handshake_resend = false;
             buf.extend_from_slice(&self.handshake_datagram);
             return Some(self.transmitted(now, buf.len()));
@@ -35,10 +38,33 @@ impl Connection {
         }
     }
 
+    /// Starts a key update when the keys are old enough (time or packets).
+    fn maybe_update_keys(&mut self, now: Instant) {
+        let due = self.packets_since_key_update >= self.config.rekey_packets
+            || now.saturating_duration_since(self.last_key_update) >= self.config.rekey_interval;
+        // RFC 9001 §6.1: not before a packet sent with the current keys was acknowledged,
+        // so the peer has the current generation before it sees the next.
+        let phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
+        let confirmed = phase == self.send_phase // not just changed by answering the peer
+            && self
+                .path
+                .recovery
+                .largest_acked()
+                .is_some_and(|l| l >= self.send_phase_first_pn);
+        if due && confirmed && self.protection.as_mut().is_some_and(|p| p.update_keys()) {
+            self.packets_since_key_update = 0;
+            self.last_key_update = now;
+        }
+    }
+
     fn transmitted(&mut self, now: Instant, size: usize) -> Transmit {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.last_sent = now;
+        self.packets_since_key_update += 1;
+        if !self.validated {
+            self.unvalidated_sent += size as u64;
+        }
         Transmit {
             destination: self.path.remote,
             path_id: self.path.id,
@@ -46,10 +72,15 @@ impl Connection {
         }
     }
 
-    fn start_short_packet(&self, buf: &mut Vec<u8>) -> (u64, usize) {
+    fn start_short_packet(&mut self, buf: &mut Vec<u8>) -> (u64, usize) {
         let pn = self.path.recovery.next_packet_number();
+        let key_phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
+        if key_phase != self.send_phase {
+            self.send_phase = key_phase;
+            self.send_phase_first_pn = pn;
+        }
         let hdr = Header::Short(ShortHeader {
-            key_phase: false,
+            key_phase,
             dcid: self.remote_cid,
             path_id: self.path.id,
             packet_number: pn,
@@ -87,6 +118,10 @@ impl Connection {
     fn build_packet(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let tag_len = self.protection.as_ref()?.tag_len();
         let mds = usize::from(self.path.mds);
+        if self.amplification_blocked(mds) {
+            return None; // wait until the dialer proves its address
+        }
+        self.maybe_update_keys(now);
         let probe = self.probes > 0;
         let mut may_elicit = probe || self.path.recovery.can_send(mds as u64);
         if may_elicit

@@ -2,8 +2,8 @@
 //! reordering and rate limits live in `netchan-tests`).
 
 use crate::{
-    ConnectionError, ConnectionHandle, Endpoint, EndpointConfig, Event, InsecureTestCrypto,
-    SendError, TransportConfig,
+    ConnectionError, ConnectionHandle, Endpoint, EndpointConfig, Event, NoiseConfig, SendError,
+    TransportConfig,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,17 +21,19 @@ struct Pair {
 }
 
 fn config(seed: u64, t: TransportConfig) -> EndpointConfig {
-    let mut c = EndpointConfig::new(Arc::new(InsecureTestCrypto), seed);
+    let kp = crate::identity::Keypair::from_seed([seed as u8; 32]);
+    let mut c = EndpointConfig::new(Arc::new(NoiseConfig::new(kp)), seed);
     c.transport = Arc::new(t);
     c
 }
 
 impl Pair {
     fn new(client: TransportConfig, server: TransportConfig) -> Self {
+        let now = Instant::now();
         Self {
-            client: Endpoint::new(config(1, client)),
-            server: Endpoint::new(config(2, server)),
-            now: Instant::now(),
+            client: Endpoint::new(config(1, client), now),
+            server: Endpoint::new(config(2, server), now),
+            now,
             ca: "127.0.0.1:1000".parse().unwrap(),
             sa: "127.0.0.1:2000".parse().unwrap(),
             buf: Vec::new(),
@@ -64,7 +66,8 @@ impl Pair {
     }
 
     fn connect(&mut self) -> (ConnectionHandle, ConnectionHandle) {
-        let c = self.client.connect(self.now, self.sa).unwrap();
+        let key = self.server.public_key();
+        let c = self.client.connect_with(self.now, self.sa, key).unwrap();
         self.run(5);
         let s = self
             .server_events
@@ -97,8 +100,8 @@ fn handshake_times_out_without_a_listener() {
         handshake_timeout: Duration::from_secs(2),
         ..Default::default()
     };
-    let mut ep = Endpoint::new(config(1, cfg));
     let now = Instant::now();
+    let mut ep = Endpoint::new(config(1, cfg), now);
     let c = ep.connect(now, "127.0.0.1:9".parse().unwrap()).unwrap();
     let mut buf = Vec::new();
     let mut sent = 0;

@@ -64,8 +64,10 @@ pub enum LongType {
     Initial = 0,
     /// Second handshake message, listener -> dialer.
     Handshake = 1,
-    /// Stateless cookie reply (reserved for the security layer).
+    /// Stateless cookie reply, listener -> dialer (proves the dialer's address).
     Retry = 2,
+    /// Third handshake message (XX pattern), dialer -> listener.
+    Finish = 3,
 }
 
 impl LongType {
@@ -75,6 +77,7 @@ impl LongType {
             0 => Some(LongType::Initial),
             1 => Some(LongType::Handshake),
             2 => Some(LongType::Retry),
+            3 => Some(LongType::Finish),
             _ => None,
         }
     }
@@ -421,7 +424,7 @@ mod tests {
     /// The expectation is written out independently of the implementation's masks.
     #[test]
     fn wire_header_every_first_byte() {
-        let valid: &[u8] = &[0x80, 0x84, 0xa0, 0xa1, 0xa2];
+        let valid: &[u8] = &[0x80, 0x84, 0xa0, 0xa1, 0xa2, 0xa3];
         for first in 0..=255u8 {
             // Tail valid for both forms: the version, then enough bytes for 2 CIDs; for a
             // short header: dcid = 6e 63 00 01 01 02 03 04, path_id = 0x05,
@@ -436,7 +439,7 @@ mod tests {
                 let mut out = Vec::new();
                 h.emit(&mut out);
                 assert_eq!(&out[..], &dgram[..len], "{first:#04x}");
-            } else if (0xa3..=0xaf).contains(&first) {
+            } else if (0xa4..=0xaf).contains(&first) {
                 assert_eq!(
                     res,
                     Err(WireError::UnknownLongType(first & 0x0f)),
@@ -501,7 +504,7 @@ mod tests {
 
     #[test]
     fn wire_header_unknown_long_type() {
-        for ty in 3..=15u8 {
+        for ty in 4..=15u8 {
             let first = 0xa0 | ty;
             let mut dgram = vec![first];
             dgram.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
@@ -626,7 +629,8 @@ mod tests {
                 prop_oneof![
                     Just(LongType::Initial),
                     Just(LongType::Handshake),
-                    Just(LongType::Retry)
+                    Just(LongType::Retry),
+                    Just(LongType::Finish)
                 ],
                 cid.clone(),
                 cid.clone()
