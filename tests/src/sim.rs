@@ -184,10 +184,21 @@ impl Sim {
     /// One step: flush, advance to the next event, deliver and fire timers. Returns
     /// `false` when nothing is scheduled.
     pub fn step(&mut self) -> bool {
+        self.step_bounded(None)
+    }
+
+    /// Like [`step`](Self::step), but never advances the clock by more than `max` (and
+    /// advances it by `max` when nothing is scheduled): for tests that inject traffic on
+    /// a schedule of their own.
+    pub fn step_bounded(&mut self, max: Option<Duration>) -> bool {
         self.steps += 1;
         self.flush();
-        let Some(next) = self.next_event() else {
-            return false;
+        let limit = max.map(|m| self.now + m);
+        let next = match (self.next_event(), limit) {
+            (Some(n), Some(l)) => n.min(l),
+            (Some(n), None) => n,
+            (None, Some(l)) => l,
+            (None, None) => return false,
         };
         self.now = self.now.max(next);
         let now = self.now;

@@ -315,9 +315,17 @@ impl Connection {
             return;
         };
         let mut params = Vec::new();
-        if hs.read_message(msg3, &mut params).is_err() {
-            self.stats.auth_failures += 1; // ignored; the session is unchanged
-            return;
+        match hs.read_message(msg3, &mut params) {
+            Ok(()) => {}
+            Err(CryptoError::PeerRefused) => {
+                // Authenticated, but not allowed here: end the half-open connection.
+                self.fail_handshake(ConnectionError::HandshakeFailed);
+                return;
+            }
+            Err(_) => {
+                self.stats.auth_failures += 1; // ignored; the session is unchanged
+                return;
+            }
         }
         match TransportParams::decode(&params) {
             Ok(p) if !params.is_empty() => self.apply_peer_params(p),
