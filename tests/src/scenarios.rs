@@ -27,7 +27,7 @@ pub enum ScenarioError {
 
 /// An endpoint config with a Noise identity derived from `seed`.
 pub fn endpoint(seed: u64, transport: TransportConfig) -> EndpointConfig {
-    let mut c = EndpointConfig::new(Arc::new(NoiseConfig::new(keypair(seed))), seed);
+    let mut c = EndpointConfig::seeded_for_tests(Arc::new(NoiseConfig::new(keypair(seed))), seed);
     c.transport = Arc::new(transport);
     c
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn config(noise: NoiseConfig, seed: u64, transport: TransportConfig) -> EndpointConfig {
-    let mut c = EndpointConfig::new(Arc::new(noise), seed);
+    let mut c = EndpointConfig::seeded_for_tests(Arc::new(noise), seed);
     c.transport = Arc::new(transport);
     c
 }

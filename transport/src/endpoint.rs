@@ -5,7 +5,7 @@ use crate::connection::{
     Accepted, Connection, Event, INITIAL_TRAILER, Transmit, handshake_message, retry_datagram,
 };
 use crate::crypto::CryptoConfig;
-use crate::crypto::gate;
+use crate::crypto::{Secret, gate};
 use crate::error::ConnectError;
 use crate::wire::{ConnectionId, Header, LongType, PacketView};
 use rand_chacha::ChaCha8Rng;
@@ -36,9 +36,9 @@ pub struct EndpointConfig {
     pub accept_incoming: bool,
     /// Most simultaneous connections; further dialers are refused.
     pub max_connections: usize,
-    /// Seed of the endpoint's RNG (connection IDs, ephemeral keys, cookie secrets). Use
-    /// fresh OS randomness in production; a fixed seed makes tests reproducible.
-    pub seed: u64,
+    /// Seed of the endpoint's RNG (connection IDs, ephemeral keys, cookie secrets): 256
+    /// bits of fresh OS randomness in production. Redacted from `Debug`.
+    pub seed: Secret<[u8; 32]>,
     /// Handshakes per second above which the listener requires a cookie (a Retry round
     /// trip proving the dialer's address) before doing any Diffie-Hellman.
     pub handshake_load_limit: u64,
@@ -47,14 +47,25 @@ pub struct EndpointConfig {
 }
 
 impl EndpointConfig {
-    /// Defaults around a crypto configuration.
-    pub fn new(crypto: Arc<dyn CryptoConfig>, seed: u64) -> Self {
+    /// **For deterministic tests only**: a configuration whose RNG seed is expanded from
+    /// 64 bits, so runs are reproducible. 64 bits of entropy are far too few for real
+    /// use (an attacker could search them to recover ephemeral keys).
+    pub fn seeded_for_tests(crypto: Arc<dyn CryptoConfig>, seed: u64) -> Self {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_le_bytes());
+        s[8..16].copy_from_slice(b"netchan!");
+        Self::new(crypto, s)
+    }
+
+    /// Defaults around a crypto configuration. `seed` must be 256 bits of fresh OS
+    /// randomness: every ephemeral key and cookie secret derives from it.
+    pub fn new(crypto: Arc<dyn CryptoConfig>, seed: [u8; 32]) -> Self {
         Self {
             crypto,
             transport: Arc::new(TransportConfig::default()),
             accept_incoming: true,
             max_connections: 4096,
-            seed,
+            seed: Secret(seed),
             handshake_load_limit: 200,
             handshakes_per_source_per_sec: 20,
         }
@@ -111,9 +122,10 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 /// let mut now = Instant::now();
 /// let server_id = NoiseConfig::new(Keypair::from_seed([2; 32])); // use OS randomness
 /// let server_key = server_id.public_key();
-/// let mut server = Endpoint::new(EndpointConfig::new(Arc::new(server_id), 2), now);
+/// // Seeds must be 32 bytes of OS randomness (e.g. from the getrandom crate).
+/// let mut server = Endpoint::new(EndpointConfig::new(Arc::new(server_id), [7; 32]), now);
 /// let client_id = NoiseConfig::new(Keypair::from_seed([1; 32]));
-/// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), 1), now);
+/// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), [8; 32]), now);
 /// let (ca, sa) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
 /// // Pinning the server's key selects the one-round-trip Noise IK handshake.
 /// let conn = client.connect_with(now, sa, Some(server_key.0)).unwrap();
@@ -158,8 +170,9 @@ pub struct Endpoint {
     stats: EndpointStats,
     created: Instant,
     wall_clock: Option<(Instant, u64)>,
-    cookie_secret: [u8; 32],
-    previous_cookie_secret: [u8; 32],
+    last_timestamp: u64,
+    cookie_secret: Secret<[u8; 32]>,
+    previous_cookie_secret: Secret<[u8; 32]>,
     cookie_secret_at: Instant,
     load_window_start: Instant,
     handshakes_this_window: u64,
@@ -171,14 +184,15 @@ pub struct Endpoint {
 impl Endpoint {
     /// A new endpoint. `now` starts its clocks (cookie rotation, load windows).
     pub fn new(config: EndpointConfig, now: Instant) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::from_seed(config.seed.0);
         let mut cookie_secret = [0u8; 32];
         rng.fill_bytes(&mut cookie_secret);
         Self {
             created: now,
             wall_clock: None,
-            cookie_secret,
-            previous_cookie_secret: cookie_secret,
+            last_timestamp: 0,
+            cookie_secret: Secret(cookie_secret),
+            previous_cookie_secret: Secret(cookie_secret),
             cookie_secret_at: now,
             load_window_start: now,
             handshakes_this_window: 0,
@@ -305,9 +319,14 @@ impl Endpoint {
         self.wall_clock = Some((now, unix_ms));
     }
 
-    fn unix_ms(&self, now: Instant) -> u64 {
+    /// Wall-clock ms for a new initiation, strictly increasing per endpoint so that two
+    /// connections in the same millisecond are not mistaken for a replay.
+    fn unix_ms(&mut self, now: Instant) -> u64 {
         let (at, ms) = self.wall_clock.unwrap_or((self.created, 0));
-        ms.saturating_add(now.saturating_duration_since(at).as_millis() as u64)
+        let t = ms.saturating_add(now.saturating_duration_since(at).as_millis() as u64);
+        let t = t.max(self.last_timestamp.saturating_add(1));
+        self.last_timestamp = t;
+        t
     }
 
     /// Handles one received datagram from `remote`. Anything malformed or unauthentic is
@@ -385,7 +404,7 @@ impl Endpoint {
         if self.under_load(now) && !self.valid_mac2(remote, datagram) {
             // Stateless: a cookie for this address, nothing kept.
             self.stats.retries_sent += 1;
-            let cookie = gate::cookie(&self.cookie_secret, remote);
+            let cookie = gate::cookie(&self.cookie_secret.0, remote);
             if self.stateless.len() < MAX_STATELESS_QUEUE {
                 self.stateless
                     .push_back((remote, retry_datagram(hdr, datagram, &cookie)));
@@ -465,8 +484,8 @@ impl Endpoint {
             self.handshakes_this_window = 0;
         }
         if now.saturating_duration_since(self.cookie_secret_at) >= COOKIE_ROTATION {
-            self.previous_cookie_secret = self.cookie_secret;
-            self.rng.fill_bytes(&mut self.cookie_secret);
+            self.previous_cookie_secret = Secret(self.cookie_secret.0);
+            self.rng.fill_bytes(&mut self.cookie_secret.0);
             self.cookie_secret_at = now;
         }
         self.handshakes_this_window >= self.config.handshake_load_limit
@@ -474,7 +493,7 @@ impl Endpoint {
 
     fn valid_mac2(&self, remote: SocketAddr, datagram: &[u8]) -> bool {
         let at = datagram.len() - gate::MAC_LEN;
-        [self.cookie_secret, self.previous_cookie_secret]
+        [&self.cookie_secret.0, &self.previous_cookie_secret.0]
             .iter()
             .any(|secret| {
                 let cookie = gate::cookie(secret, remote);

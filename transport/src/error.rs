@@ -61,8 +61,9 @@ pub enum ConnectionError {
     /// The listener refused the connection.
     #[error("connection refused by the peer")]
     Refused,
-    /// The handshake failed: the peer did not prove the expected identity or key (wrong
-    /// pinned key, missing or wrong PSK, tampered message).
+    /// The handshake failed: the listener refused our authenticated identity (not on its
+    /// allow-list), or the handshake could not complete. (A wrong pinned key or PSK is
+    /// dropped silently by the listener and ends as [`HandshakeTimedOut`](Self::HandshakeTimedOut).)
     #[error("handshake failed: peer not authenticated")]
     HandshakeFailed,
     /// Too many forged packets arrived (the AEAD integrity limit).

@@ -27,7 +27,7 @@ pub use config::{TransportConfig, TransportParams};
 pub use connection::{Connection, ConnectionStats, Event, Side, Transmit};
 pub use crypto::{
     AeadProtection, CryptoConfig, CryptoError, HandshakeSession, NoiseConfig, NoiseHashChoice,
-    PacketProtection, gate,
+    PacketProtection, Secret, gate,
 };
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
 pub use error::{ConnectError, ConnectionError, OpenError, SendError, TransportErrorCode};

@@ -95,7 +95,7 @@ impl Connection {
         );
         conn.local_params_payload = p;
         conn.initial_dcid = initial_dcid;
-        conn.mac1_key = crypto.initiator_mac1_key(peer_key.as_ref());
+        conn.mac1_key = crate::crypto::Secret(crypto.initiator_mac1_key(peer_key.as_ref()));
         conn.initial_body = body;
         conn.rebuild_initial();
         conn.handshake_resend = true;
@@ -106,7 +106,7 @@ impl Connection {
     /// The Initial datagram: body, mac1, and mac2 (zeros without a cookie).
     fn rebuild_initial(&mut self) {
         let mut d = self.initial_body.clone();
-        let mac1 = gate::mac(&self.mac1_key, &d);
+        let mac1 = gate::mac(&self.mac1_key.0, &d);
         d.extend_from_slice(&mac1);
         let mac2 = self
             .cookie
@@ -132,7 +132,9 @@ impl Connection {
         let mut session = crypto.start_responder(seed, &prologue(&hdr.dcid, &hdr.scid));
         let mut payload = Vec::new();
         session.read_message(msg1, &mut payload)?;
-        let peer = if payload.is_empty() {
+        // Only an authenticated first message (IK: it proves the dialer's key) may carry
+        // parameters; XX's first message is cleartext and its payload is ignored.
+        let peer = if payload.is_empty() || session.peer_identity().is_none() {
             None
         } else {
             Some(TransportParams::decode(&payload).map_err(|_| CryptoError::Authentication)?)
@@ -253,7 +255,7 @@ impl Connection {
             return;
         }
         let peer = match TransportParams::decode(&params) {
-            Ok(p) if p.connection_id.is_none_or(|c| c == hdr.scid.0) => p,
+            Ok(p) if p.connection_id == Some(hdr.scid.0) => p,
             _ => {
                 self.fail_handshake(ConnectionError::Transport {
                     code: TransportErrorCode::ProtocolViolation,
@@ -353,7 +355,7 @@ impl Connection {
             return;
         }
         let d = &self.initial_body;
-        let mac1 = gate::mac(&self.mac1_key, d);
+        let mac1 = gate::mac(&self.mac1_key.0, d);
         let (cookie, tag) = payload.split_at(gate::MAC_LEN);
         let mut covered = Vec::with_capacity(21 + gate::MAC_LEN);
         Header::Long(*hdr).emit(&mut covered);

@@ -213,7 +213,7 @@ pub struct Connection {
     /// Dialer: the Initial up to its MACs, the mac1 key, the cookie from a Retry.
     initial_body: Vec<u8>,
     initial_dcid: ConnectionId,
-    mac1_key: [u8; 32],
+    mac1_key: crate::crypto::Secret<[u8; 32]>,
     cookie: Option<[u8; 16]>,
     retries: u8,
     /// Our encoded transport parameters (XX sends them in message 3).
@@ -298,7 +298,7 @@ impl Connection {
             handshake_deadline: now + config.handshake_timeout,
             initial_body: Vec::new(),
             initial_dcid: remote_cid,
-            mac1_key: [0; 32],
+            mac1_key: crate::crypto::Secret([0; 32]),
             cookie: None,
             retries: 0,
             local_params_payload: Vec::new(),
@@ -380,9 +380,10 @@ impl Connection {
     }
 
     /// The peer's static public key, when the handshake authenticates one.
+    /// Known only once the handshake has proven it (a key pinned by the dialer is not
+    /// reported before the listener's answer authenticated it).
     pub fn peer_identity(&self) -> Option<[u8; 32]> {
         self.peer_identity
-            .or_else(|| self.handshake.as_ref().and_then(|h| h.peer_identity()))
     }
 
     /// Key updates performed on this connection (started or answered).

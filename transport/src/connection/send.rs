@@ -76,8 +76,11 @@ impl Connection {
         let pn = self.path.recovery.next_packet_number();
         let key_phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
         if key_phase != self.send_phase {
+            // A new generation, ours or an answer to the peer's: restart the rekey clocks.
             self.send_phase = key_phase;
             self.send_phase_first_pn = pn;
+            self.last_key_update = self.last_sent;
+            self.packets_since_key_update = 0;
         }
         let hdr = Header::Short(ShortHeader {
             key_phase,

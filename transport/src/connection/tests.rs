@@ -22,7 +22,7 @@ struct Pair {
 
 fn config(seed: u64, t: TransportConfig) -> EndpointConfig {
     let kp = crate::identity::Keypair::from_seed([seed as u8; 32]);
-    let mut c = EndpointConfig::new(Arc::new(NoiseConfig::new(kp)), seed);
+    let mut c = EndpointConfig::seeded_for_tests(Arc::new(NoiseConfig::new(kp)), seed);
     c.transport = Arc::new(t);
     c
 }
@@ -366,4 +366,44 @@ fn shutdown_waits_for_data_acknowledgement_under_loss() {
         p.client_events
             .contains(&(c, Event::Closed(ConnectionError::LocallyClosed)))
     );
+}
+
+#[test]
+fn debug_output_has_no_secrets() {
+    let psk = [0x5a; 32];
+    let kp = crate::identity::Keypair::from_seed([1; 32]);
+    let server_kp = crate::identity::Keypair::from_seed([2; 32]);
+    let server_key = server_kp.public().0;
+    let now = Instant::now();
+    let seed = [0x6b; 32];
+    let cfg = EndpointConfig::new(Arc::new(NoiseConfig::new(kp.clone()).with_psk(psk)), seed);
+    let mut ep = Endpoint::new(cfg, now);
+    let h = ep
+        .connect_with(now, "127.0.0.1:9".parse().unwrap(), Some(server_key))
+        .unwrap();
+    let mac1_key = crate::gate::mac1_key(Some(&psk), Some(&server_key));
+    let conn_text = format!("{:?}", ep.connection(h).unwrap());
+    let text = format!("{ep:?} {conn_text}");
+    for secret in [&psk[..], &seed[..], &mac1_key[..], &kp.secret_bytes()[..]] {
+        assert!(
+            !text.contains(&format!("{secret:?}")),
+            "secret bytes in Debug output"
+        );
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!text.contains(&hex));
+    }
+    assert!(text.contains("redacted"));
+}
+
+#[test]
+fn two_initiations_in_the_same_millisecond_are_not_replays() {
+    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let key = p.server.public_key();
+    let a = p.client.connect_with(p.now, p.sa, key).unwrap();
+    let b = p.client.connect_with(p.now, p.sa, key).unwrap();
+    p.run(10);
+    assert!(p.client_events.contains(&(a, Event::Connected)));
+    assert!(p.client_events.contains(&(b, Event::Connected)));
+    assert_eq!(p.server.stats().replays_rejected, 0);
+    assert_eq!(p.server.connection_count(), 2);
 }

@@ -157,11 +157,14 @@ impl PacketProtection for AeadProtection {
     }
 
     fn seal(&mut self, path_id: u64, packet_number: u64, packet: &mut Vec<u8>, header_len: usize) {
+        let header_len = header_len.min(packet.len());
         let Some(nonce) = nonce(path_id, packet_number) else {
+            // Never send plaintext: blank the payload and append a tag that cannot verify.
             debug_assert!(false, "path id beyond 32 bits");
+            packet[header_len..].fill(0);
+            packet.extend_from_slice(&[0; TAG_LEN]);
             return;
         };
-        let header_len = header_len.min(packet.len());
         let (header, body) = packet.split_at_mut(header_len);
         // Cannot fail: packets are far below ChaCha20-Poly1305's message size limit.
         let tag = self

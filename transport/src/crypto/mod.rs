@@ -19,6 +19,22 @@ mod noise;
 pub use aead::{AeadProtection, INTEGRITY_LIMIT};
 pub use noise::{NoiseConfig, NoiseHashChoice};
 
+/// A secret value: redacted in `Debug`, zeroized on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T: zeroize::Zeroize>(pub T);
+
+impl<T: zeroize::Zeroize> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T: zeroize::Zeroize> Drop for Secret<T> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 /// A cryptographic failure. Never says more than needed about why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
