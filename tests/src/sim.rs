@@ -66,6 +66,8 @@ pub struct Sim {
     /// The hosts.
     pub nodes: Vec<Node>,
     links: HashMap<(NodeId, NodeId), Link>,
+    /// The links' keys in a fixed order (deterministic delivery order).
+    link_order: Vec<(NodeId, NodeId)>,
     by_addr: HashMap<SocketAddr, NodeId>,
     seed: u64,
     buf: Vec<u8>,
@@ -84,6 +86,7 @@ impl Sim {
             now: epoch,
             nodes: Vec::new(),
             links: HashMap::default(),
+            link_order: Vec::new(),
             by_addr: HashMap::default(),
             seed,
             buf: Vec::with_capacity(2048),
@@ -202,9 +205,12 @@ impl Sim {
         };
         self.now = self.now.max(next);
         let now = self.now;
-        let mut keys: Vec<(NodeId, NodeId)> = self.links.keys().copied().collect();
-        keys.sort_unstable();
-        for (from, to) in keys {
+        if self.link_order.len() != self.links.len() {
+            self.link_order = self.links.keys().copied().collect();
+            self.link_order.sort_unstable();
+        }
+        for i in 0..self.link_order.len() {
+            let (from, to) = self.link_order[i];
             let from_addr = self.nodes[from].addr;
             // Bounded by the link's in-flight count.
             while let Some(d) = self

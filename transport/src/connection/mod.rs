@@ -261,6 +261,8 @@ pub struct Connection {
     closed_reason: Option<ConnectionError>,
     shutdown: bool,
     send_cursor: u64,
+    /// Reused list of channel ids (no allocation per packet).
+    scratch_ids: Vec<u64>,
     stats: ConnectionStats,
 }
 
@@ -349,6 +351,7 @@ impl Connection {
             closed_reason: None,
             shutdown: false,
             send_cursor: 0,
+            scratch_ids: Vec::new(),
             stats: ConnectionStats::default(),
             config,
         }

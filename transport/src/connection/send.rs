@@ -225,18 +225,23 @@ impl Connection {
         let delay = rx
             .largest
             .map_or(Duration::ZERO, |(_, t)| now.saturating_duration_since(t));
-        let mut frame = AckFrame {
+        let mut f = Frame::Ack(AckFrame {
             path_id: self.path.id,
             ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u64,
             ranges,
-        };
-        while frame.ranges.len() > 1 && buf.len() + Frame::Ack(frame.clone()).encoded_len() > limit
-        {
-            frame.ranges.pop();
+        });
+        // Bounded by MAX_ACK_RANGES: drop the lowest ranges until the frame fits.
+        while buf.len() + f.encoded_len() > limit {
+            match &mut f {
+                Frame::Ack(a) if a.ranges.len() > 1 => {
+                    a.ranges.pop();
+                }
+                _ => break,
+            }
         }
+        let Frame::Ack(frame) = &f else { return };
         let complete = frame.ranges.len() == rx.received.range_count();
         let lowest = frame.ranges.last().map_or(largest, |r| r.0);
-        let f = Frame::Ack(frame);
         if buf.len() + f.encoded_len() > limit {
             return;
         }
@@ -339,14 +344,16 @@ impl Connection {
         sent: &mut SentFrames,
     ) -> bool {
         let mut wrote = false;
-        let ids: Vec<u64> = self
-            .channels
-            .range(self.send_cursor..)
-            .chain(self.channels.range(..self.send_cursor))
-            .map(|(&id, _)| id)
-            .collect();
+        let mut ids = std::mem::take(&mut self.scratch_ids);
+        ids.clear();
+        ids.extend(
+            self.channels
+                .range(self.send_cursor..)
+                .chain(self.channels.range(..self.send_cursor))
+                .map(|(&id, _)| id),
+        );
         let mut budget = self.peer_max_data.saturating_sub(self.sent_data);
-        for id in ids {
+        for &id in &ids {
             if buf.len() + 4 >= limit {
                 break;
             }
@@ -391,6 +398,7 @@ impl Connection {
             }
             self.send_cursor = id + 1;
         }
+        self.scratch_ids = ids;
         wrote
     }
 }
