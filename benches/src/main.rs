@@ -2,7 +2,7 @@
 //!
 //! Today it runs the built-in suite of the sans-IO engine in **virtual time**: the
 //! protocol engine, loss recovery and congestion control driven through the seeded link
-//! emulator of `netchan-tests`, with test-only packet protection. The figures are what
+//! emulator of `netchan-tests`, with the real handshake and packet protection. The figures are what
 //! the protocol achieves on the emulated links, free of OS and CPU effects. Runs over
 //! real sockets (`netchan-bench run ...`, TCP baselines, JSON and plots) arrive with the
 //! channel API, which they measure.
@@ -115,7 +115,7 @@ fn suite() -> ExitCode {
     }
     print_table(&rows);
     println!(
-        "\nvirtual-time engine figures (test-only packet protection); suite took {:.1} s",
+        "\nvirtual-time engine figures (Noise IK + ChaCha20-Poly1305); suite took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     if rows.iter().all(|r| r.pass != Some(false)) {
