@@ -376,7 +376,11 @@ impl RecvState {
 
     /// The credit we would grant now.
     pub fn credit_limit(&self) -> u64 {
-        (self.consumed + self.window).max(self.head_end.unwrap_or(0))
+        // Always room for the next length prefix (≤ 8 bytes): with a window smaller than
+        // a prefix, the head message's end would never become known (found by fuzzing).
+        (self.consumed + self.window)
+            .max(self.head_end.unwrap_or(0))
+            .max(self.parsed + 8)
     }
 
     /// Whether every message up to the final size was read.
@@ -423,6 +427,29 @@ mod tests {
         assert_eq!(r.on_data(95, &[0; 10]), Err(RecvError::FlowControl));
         let big = stream(&[&[1u8; 60]]);
         assert_eq!(r.on_data(0, &big[..20]), Err(RecvError::MessageTooLarge));
+    }
+
+    #[test]
+    fn a_window_smaller_than_a_length_prefix_still_progresses() {
+        // Regression (fuzz/corpus/channel_reassembly/regress-window-below-length-prefix-stalls).
+        let msg = vec![3u8; 20_000];
+        let bytes = stream(&[&msg]);
+        let mut r = RecvState::new(1, 1 << 20);
+        let mut offset = 0;
+        for _ in 0..100 {
+            let end = r.credit_limit().min(bytes.len() as u64);
+            r.advertised = r.advertised.max(r.credit_limit());
+            if end > offset {
+                r.on_data(offset, &bytes[offset as usize..end as usize])
+                    .unwrap();
+                offset = end;
+            }
+            if let Some(m) = r.pop() {
+                assert_eq!(m, msg);
+                return;
+            }
+        }
+        panic!("stalled at offset {offset}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ mod connection;
 mod crypto;
 mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use channel::ChannelId;
 pub use config::{TransportConfig, TransportParams};
