@@ -376,11 +376,18 @@ impl RecvState {
 
     /// The credit we would grant now.
     pub fn credit_limit(&self) -> u64 {
-        // Always room for the next length prefix (≤ 8 bytes): with a window smaller than
-        // a prefix, the head message's end would never become known (found by fuzzing).
+        // When everything complete has been read, always room for the next length prefix
+        // (≤ 8 bytes): with a window smaller than a prefix, the head message's end would
+        // never become known (found by fuzzing). Only then, or unread messages would
+        // unlock one prefix after another and backpressure would be lost.
+        let prefix_room = if self.ready.is_empty() {
+            self.parsed + 8
+        } else {
+            0
+        };
         (self.consumed + self.window)
             .max(self.head_end.unwrap_or(0))
-            .max(self.parsed + 8)
+            .max(prefix_room)
     }
 
     /// Whether every message up to the final size was read.
