@@ -10,9 +10,10 @@ mod common;
 
 use common::*;
 use netchan_tests::link::LinkConfig;
-use netchan_tests::sim::{Control, seeds};
+use netchan_tests::scenarios::Duplex;
+use netchan_tests::sim::seeds;
 use netchan_tests::workload::Stream;
-use netchan_transport::{Event, TransportConfig};
+use netchan_transport::TransportConfig;
 use std::time::Duration;
 
 fn adverse_link() -> LinkConfig {
@@ -35,66 +36,26 @@ fn run(seed: u64, messages: u64) {
         TransportConfig::default(),
         adverse_link(),
     );
-    let cch = sim.nodes[CLIENT]
-        .endpoint
-        .connection(c)
-        .unwrap()
-        .open_channel(b"up")
-        .unwrap();
-    let sch = sim.nodes[SERVER]
-        .endpoint
-        .connection(s)
-        .unwrap()
-        .open_channel(b"down")
-        .unwrap();
-    let mut up = Stream::new(seed, messages, 1, 64 * 1024);
-    let mut down = Stream::new(seed + 1, messages, 1, 64 * 1024);
-    let (mut s_in, mut c_in) = (None, None);
+    let up = Stream::new(seed, messages, 1, 64 * 1024);
+    let down = Stream::new(seed + 1, messages, 1, 64 * 1024);
+    let mut duplex = Duplex::new(&mut sim, c, s, up, down);
     let mut last_report = Duration::ZERO;
     let result = sim.run(u64::MAX >> 1, Duration::from_secs(500_000), |sim| {
-        for (_, e) in sim.events(SERVER) {
-            match e {
-                Event::ChannelOpened { channel, .. } => s_in = Some(channel),
-                Event::Closed(why) => {
-                    panic!("server connection closed: {why} at {:?}", sim.elapsed())
-                }
-                _ => {}
-            }
-        }
-        for (_, e) in sim.events(CLIENT) {
-            match e {
-                Event::ChannelOpened { channel, .. } => c_in = Some(channel),
-                Event::Closed(why) => panic!("client connection closed: {why}"),
-                _ => {}
-            }
-        }
-        let conn = sim.nodes[CLIENT].endpoint.connection(c).unwrap();
-        up.pump(conn, cch, 64).unwrap();
-        if let Some(ch) = c_in {
-            down.drain(conn, ch).unwrap();
-        }
-        let conn = sim.nodes[SERVER].endpoint.connection(s).unwrap();
-        down.pump(conn, sch, 64).unwrap();
-        if let Some(ch) = s_in {
-            up.drain(conn, ch).unwrap();
-        }
+        let control = duplex.step(sim);
         if sim.elapsed() >= last_report + Duration::from_secs(600) {
             last_report = sim.elapsed();
             eprintln!(
                 "  t={:>6.0}s up {}/{} down {}/{}",
                 sim.elapsed().as_secs_f64(),
-                up.received,
+                duplex.up.received,
                 messages,
-                down.received,
+                duplex.down.received,
                 messages
             );
         }
-        if up.all_received() && down.all_received() {
-            Control::Done
-        } else {
-            Control::Continue
-        }
+        control
     });
+    let (up, down) = (&duplex.up, &duplex.down);
     let cs = sim.nodes[CLIENT].endpoint.connection(c).unwrap().stats();
     let link = sim.link(CLIENT, SERVER).unwrap().stats().clone();
     eprintln!(

@@ -4,9 +4,9 @@
 
 use netchan_tests::link::LinkConfig;
 use netchan_tests::scenarios::{CLIENT, SERVER, keypair};
+use netchan_tests::sim::Sim;
 #[allow(unused_imports)]
 use netchan_tests::sim::SimError as _;
-use netchan_tests::sim::{Control, Sim};
 use netchan_tests::workload::Stream;
 use netchan_transport::gate;
 use netchan_transport::wire::{
@@ -696,51 +696,11 @@ fn rekey_under_loss() {
     };
     let (mut sim, c, s) =
         netchan_tests::scenarios::connected_pair(3, cfg.clone(), cfg, link).unwrap();
-    let cch = sim.nodes[CLIENT]
-        .endpoint
-        .connection(c)
-        .unwrap()
-        .open_channel(b"up")
-        .unwrap();
-    let sch = sim.nodes[SERVER]
-        .endpoint
-        .connection(s)
-        .unwrap()
-        .open_channel(b"down")
-        .unwrap();
-    let mut up = Stream::new(1, 30_000, 1, 2000);
-    let mut down = Stream::new(2, 30_000, 1, 2000);
-    let (mut s_in, mut c_in) = (None, None);
+    let up = Stream::new(1, 30_000, 1, 2000);
+    let down = Stream::new(2, 30_000, 1, 2000);
+    let mut duplex = netchan_tests::scenarios::Duplex::new(&mut sim, c, s, up, down);
     sim.run(50_000_000, Duration::from_secs(3600), |sim| {
-        for (_, e) in sim.events(SERVER) {
-            match e {
-                Event::ChannelOpened { channel, .. } => s_in = Some(channel),
-                Event::Closed(why) => panic!("server closed: {why}"),
-                _ => {}
-            }
-        }
-        for (_, e) in sim.events(CLIENT) {
-            match e {
-                Event::ChannelOpened { channel, .. } => c_in = Some(channel),
-                Event::Closed(why) => panic!("client closed: {why}"),
-                _ => {}
-            }
-        }
-        let conn = sim.nodes[CLIENT].endpoint.connection(c).unwrap();
-        up.pump(conn, cch, 64).unwrap();
-        if let Some(ch) = c_in {
-            down.drain(conn, ch).unwrap();
-        }
-        let conn = sim.nodes[SERVER].endpoint.connection(s).unwrap();
-        down.pump(conn, sch, 64).unwrap();
-        if let Some(ch) = s_in {
-            up.drain(conn, ch).unwrap();
-        }
-        if up.all_received() && down.all_received() {
-            Control::Done
-        } else {
-            Control::Continue
-        }
+        duplex.step(sim)
     })
     .unwrap();
     let cu = sim.nodes[CLIENT]
