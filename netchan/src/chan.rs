@@ -61,6 +61,8 @@ pub(crate) struct SendLink {
     pub ready: bool,
     /// The peer's buffer size for this channel.
     pub remote_cap: u32,
+    /// Largest serialized message the peer accepts.
+    pub remote_max: usize,
     /// Every message below this was taken by the peer's receivers.
     pub consumed: u64,
     /// Next sequence number to assign.
@@ -80,6 +82,7 @@ impl SendLink {
             peer,
             ready: false,
             remote_cap: 0,
+            remote_max: usize::MAX,
             consumed: 0,
             sent: 0,
             outbox: VecDeque::new(),
@@ -339,6 +342,13 @@ impl<T: Serialize> Sender<T> {
             if let Some(idx) = chosen {
                 st.next = idx + 1;
                 let l = &mut st.links[idx];
+                if bytes.len() > l.remote_max {
+                    let (size, limit) = (bytes.len(), l.remote_max);
+                    return Outcome::Failed(SendError::new(
+                        value,
+                        SendFailure::TooLarge { size, limit },
+                    ));
+                }
                 let seq = l.sent;
                 let peer = l.peer;
                 let rendezvous = l.remote_cap == 0;

@@ -289,6 +289,7 @@ impl Driver {
             self.housekeeping(now);
             self.process_events(now);
             let more_to_write = self.transmit(now);
+            self.check_shutdown_done(Instant::now());
             if self.exit {
                 break;
             }
@@ -706,6 +707,7 @@ impl Driver {
             type_hash: p.shared.type_hash,
             type_name: p.shared.type_name.to_string(),
             capacity: p.shared.capacity,
+            max_message: p.shared.max_message as u64,
             incarnation: self.incarnation,
             resume: link
                 .recv
@@ -843,6 +845,7 @@ impl Driver {
             };
             let l = &mut st.links[idx];
             l.remote_cap = label.capacity;
+            l.remote_max = usize::try_from(label.max_message).unwrap_or(usize::MAX);
             let from = match label.resume {
                 Some((inc, seq)) if inc == self.incarnation => seq.clamp(l.consumed, l.sent),
                 _ => l.consumed,
@@ -1225,10 +1228,7 @@ impl Driver {
     }
 
     fn housekeeping(&mut self, now: Instant) {
-        if let Some(d) = self.shutdown_deadline {
-            if self.endpoint.connection_count() == 0 || now >= d {
-                self.exit = true;
-            }
+        if self.shutdown_deadline.is_some() {
             return;
         }
         let mut expired = Vec::new();
@@ -1268,6 +1268,21 @@ impl Driver {
         }
         for k in expired {
             self.expire(&k);
+        }
+    }
+
+    fn check_shutdown_done(&mut self, now: Instant) {
+        let Some(d) = self.shutdown_deadline else {
+            return;
+        };
+        // Done once every connection has sent its CONNECTION_CLOSE (a closing
+        // connection only lingers to repeat it to stray packets).
+        let handles: Vec<ConnectionHandle> = self.endpoint.handles().collect();
+        let all_closed = handles
+            .into_iter()
+            .all(|h| self.endpoint.connection(h).is_none_or(|c| c.is_closed()));
+        if all_closed || now >= d {
+            self.exit = true;
         }
     }
 

@@ -35,6 +35,8 @@ pub(crate) struct OpenLabel {
     pub type_name: String,
     /// Messages the opener buffers for its receivers (0 = rendezvous).
     pub capacity: u32,
+    /// Largest serialized message the opener accepts.
+    pub max_message: u64,
     /// Random id of the opener's node instance (changes when the node restarts).
     pub incarnation: u64,
     /// `(your incarnation, next sequence number I expect from you)` when the opener
@@ -54,6 +56,10 @@ impl OpenLabel {
         write_varint(&mut out, tn.len() as u64);
         out.extend_from_slice(tn.as_bytes());
         write_varint(&mut out, u64::from(self.capacity));
+        write_varint(
+            &mut out,
+            self.max_message.min(netchan_transport::wire::MAX_VARINT),
+        );
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         match self.resume {
             None => out.push(0),
@@ -84,6 +90,7 @@ impl OpenLabel {
         let type_name = utf8(r.bytes(n, "type name")?)?;
         let capacity =
             u32::try_from(r.varint("capacity")?).map_err(|_| ProtoError("capacity too large"))?;
+        let max_message = r.varint("max message")?;
         let incarnation = u64::from_be_bytes(r.array::<8>("incarnation")?);
         let resume = match r.u8("resume flag")? {
             0 => None,
@@ -101,6 +108,7 @@ impl OpenLabel {
             type_hash,
             type_name,
             capacity,
+            max_message,
             incarnation,
             resume,
         })
@@ -202,6 +210,7 @@ mod tests {
             type_hash: 0x0102_0304_0506_0708,
             type_name: "alloc::string::String".into(),
             capacity: 16,
+            max_message: 1 << 24,
             incarnation: 42,
             resume: Some((7, 1_000_000)),
         };
