@@ -790,7 +790,7 @@ impl Driver {
             {
                 let mut st = sh.lock();
                 if let Some(l) = st.links.iter_mut().find(|l| l.peer == *key) {
-                    l.dead = Some(err.clone());
+                    l.dead.get_or_insert(err.clone());
                     l.ready = false;
                 }
             }
@@ -894,7 +894,8 @@ impl Driver {
                             name: sh.name.clone(),
                         };
                         if let Some(l) = sh.lock().links.iter_mut().find(|l| l.peer == key) {
-                            l.dead = Some(err);
+                            // The first reason sticks (a type mismatch stays one).
+                            l.dead.get_or_insert(err);
                             l.ready = false;
                         }
                         sh.cond.notify_all();
@@ -1301,7 +1302,7 @@ impl Driver {
             {
                 let mut st = p.shared.lock();
                 if let Some(l) = st.links.iter_mut().find(|l| l.peer == *key) {
-                    l.dead = Some(err.clone());
+                    l.dead.get_or_insert(err.clone());
                     l.ready = false;
                 }
                 // Unscoped ports forget dead peers once nobody can wait on them.
