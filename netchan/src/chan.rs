@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 pub(crate) type PeerKey = [u8; 32];
 
+/// How long `recv` polls before parking the thread.
+const RECV_SPIN: Duration = Duration::from_micros(50);
+
 /// State of one named channel on this node, shared by its handles and the driver.
 pub(crate) struct Shared {
     pub id: u64,
@@ -120,6 +123,8 @@ pub(crate) struct RecvCounter {
     pub consumed: AtomicU64,
     /// `consumed` value last reported to the peer (driver-written).
     pub reported: AtomicU64,
+    /// Messages the driver queued for receivers (written before each is queued).
+    pub delivered: AtomicU64,
     /// Report after this many unreported messages.
     pub threshold: u64,
     pub notify_pending: AtomicBool,
@@ -129,7 +134,12 @@ pub(crate) struct RecvCounter {
 impl RecvCounter {
     fn consume(self: &Arc<Self>) {
         let c = self.consumed.fetch_add(1, Ordering::AcqRel) + 1;
-        if c.saturating_sub(self.reported.load(Ordering::Acquire)) >= self.threshold
+        let unreported = c.saturating_sub(self.reported.load(Ordering::Acquire));
+        // Report every `threshold` messages, and whenever the receivers have taken all
+        // that arrived: a sender waiting for the last few never waits for more.
+        let drained = c >= self.delivered.load(Ordering::Acquire);
+        if unreported > 0
+            && (unreported >= self.threshold || drained)
             && !self.notify_pending.swap(true, Ordering::AcqRel)
         {
             self.driver.notify(Command::Consumed(self.clone()));
@@ -203,6 +213,7 @@ impl<T: DeserializeOwned + Send + 'static> Sink for TypedSink<T> {
     fn deliver(&mut self, payload: &[u8], counter: &Arc<RecvCounter>) -> Result<(), SinkError> {
         let value: T = crate::codec::decode(payload).map_err(SinkError::Decode)?;
         let tx = self.tx.as_ref().ok_or(SinkError::Gone)?;
+        counter.delivered.fetch_add(1, Ordering::AcqRel);
         tx.send(Delivery::new(value, counter.clone()))
             .map_err(|_| SinkError::Gone)
     }
@@ -480,6 +491,22 @@ impl<T> Receiver<T> {
 
     /// Blocks until a message arrives; fails once the channel is empty and disconnected.
     pub fn recv(&self) -> Result<T, RecvError> {
+        // A message in flight usually lands within microseconds; parking the thread
+        // and being woken costs tens. Poll briefly (yielding the core) first.
+        let start = Instant::now();
+        loop {
+            match self.rx.try_recv() {
+                Ok(d) => return Ok(d.into_inner()),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    return Err(self.closed_reason());
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if start.elapsed() >= RECV_SPIN {
+                break;
+            }
+            std::thread::yield_now();
+        }
         self.rx
             .recv()
             .map(Delivery::into_inner)

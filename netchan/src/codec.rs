@@ -4,9 +4,29 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+thread_local! {
+    /// Serialization scratch space, so a message costs one exact-size allocation
+    /// instead of a growing vector's reallocations.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Serializes a value.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    postcard::to_allocvec(value).map_err(|e| e.to_string())
+    SCRATCH.with(|cell| {
+        let Ok(mut scratch) = cell.try_borrow_mut() else {
+            // Re-entrant use (a Serialize impl that sends): no scratch.
+            return postcard::to_allocvec(value).map_err(|e| e.to_string());
+        };
+        let mut buf = std::mem::take(&mut *scratch);
+        buf.clear();
+        let buf = postcard::to_extend(value, buf).map_err(|e| e.to_string())?;
+        let out = buf.clone(); // exact size
+        // Keep a moderate scratch buffer, not the largest message ever sent.
+        if buf.capacity() <= 1 << 16 {
+            *scratch = buf;
+        }
+        Ok(out)
+    })
 }
 
 /// Deserializes a value; every byte must be used.

@@ -12,7 +12,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use netchan_transport::identity::PublicKey;
 use netchan_transport::{ChannelId, ConnectionHandle, Endpoint, Event, Side};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
@@ -27,6 +27,8 @@ const READ_BATCH: usize = 1024;
 const WRITE_BATCH: usize = 1024;
 /// Channels a peer may open that we have no port for yet (kept until we do).
 const MAX_UNMATCHED: usize = 64;
+/// How long the loop keeps polling without parking after traffic (see `run`).
+const SPIN: Duration = Duration::from_micros(100);
 /// How long a shut-down node waits for its peers to acknowledge what it sent.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Application close code when a duplicate connection to the same peer is dropped.
@@ -153,8 +155,8 @@ impl PeerState {
             redial_at: None,
             backoff: Duration::from_millis(50),
             down_since: None,
-            links: HashMap::new(),
-            by_chan: HashMap::new(),
+            links: HashMap::default(),
+            by_chan: HashMap::default(),
             unmatched: Vec::new(),
             ever_connected: false,
         }
@@ -217,15 +219,17 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         endpoint: cfg.endpoint,
         cmds,
         handle: handle.clone(),
-        ports: HashMap::new(),
-        peers: HashMap::new(),
-        conns: HashMap::new(),
+        ports: HashMap::default(),
+        peers: HashMap::default(),
+        conns: HashMap::default(),
         events: ev_tx,
         incarnation: cfg.incarnation,
         my_key: cfg.public_key.0,
         lease: cfg.lease,
         generation: 0,
         buf: Vec::with_capacity(65536),
+        rbuf: vec![0; 65536],
+        last_activity: Instant::now(),
         scratch: Vec::with_capacity(256),
         pending_tx: None,
         writable: true,
@@ -259,6 +263,10 @@ struct Driver {
     lease: Duration,
     generation: u64,
     buf: Vec<u8>,
+    /// Receive buffer (one datagram).
+    rbuf: Vec<u8>,
+    /// Last time a datagram or command arrived: the loop spins briefly after it.
+    last_activity: Instant,
     scratch: Vec<u8>,
     /// A datagram the socket refused with WouldBlock: (socket, destination, bytes).
     pending_tx: Option<(usize, SocketAddr, Vec<u8>)>,
@@ -293,8 +301,15 @@ impl Driver {
             if self.exit {
                 break;
             }
+            let spinning = Instant::now().saturating_duration_since(self.last_activity) < SPIN;
             let timeout = if more_to_read || more_to_write && self.writable {
                 Some(Duration::ZERO)
+            } else if spinning {
+                // Traffic just flowed: poll without sleeping for a short while, since
+                // waking a parked thread costs tens of microseconds. Yield so other
+                // threads (the application's) keep their core.
+                std::thread::yield_now();
+                continue;
             } else {
                 self.next_deadline()
                     .map(|t| t.saturating_duration_since(Instant::now()))
@@ -345,6 +360,7 @@ impl Driver {
         let n = self.cmds.len();
         for _ in 0..n.max(1) {
             let Ok(c) = self.cmds.try_recv() else { break };
+            self.last_activity = now;
             self.command(now, c);
         }
     }
@@ -489,7 +505,7 @@ impl Driver {
     /// a socket may still hold datagrams.
     fn read_sockets(&mut self, now: Instant) -> bool {
         let mut more = false;
-        let mut buf = [0u8; 65536];
+        let mut buf = std::mem::take(&mut self.rbuf);
         for i in 0..self.sockets.len() {
             let mut n = 0;
             loop {
@@ -500,6 +516,7 @@ impl Driver {
                 match self.sockets[i].recv_from(&mut buf) {
                     Ok((len, from)) => {
                         n += 1;
+                        self.last_activity = now;
                         self.endpoint.handle_datagram(now, from, &buf[..len]);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -512,6 +529,7 @@ impl Driver {
                 }
             }
         }
+        self.rbuf = buf;
         more
     }
 
@@ -822,6 +840,7 @@ impl Driver {
                     generation: self.generation,
                     consumed: AtomicU64::new(0),
                     reported: AtomicU64::new(0),
+                    delivered: AtomicU64::new(0),
                     threshold,
                     notify_pending: AtomicBool::new(false),
                     driver: self.handle.clone(),
@@ -959,6 +978,7 @@ impl Driver {
         if r.done {
             return;
         }
+        let r_end_known = r.end.is_some();
         let next = match r.next_expected {
             Some(n) => n,
             None => {
@@ -989,7 +1009,11 @@ impl Driver {
         };
         match err {
             Some(e) => self.violation(key, port, e),
-            None => self.check_finished(key, port),
+            None => {
+                if r_end_known {
+                    self.check_finished(key, port);
+                }
+            }
         }
     }
 

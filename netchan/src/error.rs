@@ -214,6 +214,14 @@ pub enum Error {
     /// An address could not be parsed or resolved.
     #[error("bad address {0:?}: expected HOST:PORT or KEY@HOST:PORT")]
     BadAddress(String),
+    /// A host name could not be resolved.
+    #[error("cannot resolve {addr:?}: {reason}")]
+    Resolve {
+        /// The address given.
+        addr: String,
+        /// The resolver's error.
+        reason: String,
+    },
     /// The connection attempt failed.
     #[error("could not connect to {addr}: {reason}")]
     Connect {

@@ -79,6 +79,9 @@ mod chan;
 mod codec;
 mod driver;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 mod node;
 mod wire;
@@ -97,3 +100,8 @@ pub use node::{
     dial, listen,
 };
 pub use wire::MAX_NAME_LEN;
+
+/// The README's Rust examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -61,11 +61,14 @@ impl Default for NodeConfig {
 
 impl NodeConfig {
     /// Defaults: bind `0.0.0.0:0`, fresh identity, CUBIC, keepalive every 2 s, idle
-    /// timeout 10 s, reconnection lease 30 s.
+    /// timeout 10 s, reconnection lease 30 s, 4 MiB receive window per channel.
     pub fn new() -> Self {
-        let transport = TransportConfig::default()
+        let mut transport = TransportConfig::default()
             .idle_timeout(Duration::from_secs(10))
             .keepalive(Some(Duration::from_secs(2)));
+        // Large messages need a window of several messages to stream.
+        transport.channel_receive_window = 4 << 20;
+        transport.channel_send_buffer = 4 << 20;
         Self {
             bind: Vec::new(),
             keypair: None,
@@ -391,11 +394,20 @@ fn dial_handle(h: &DriverHandle, addr: &str) -> Result<PeerKey, Error> {
     } else {
         (None, addr)
     };
+    if !host.contains(':') {
+        return Err(Error::BadAddress(addr.to_string()));
+    }
     let sa = host
         .to_socket_addrs()
-        .map_err(|_| Error::BadAddress(addr.to_string()))?
+        .map_err(|e| Error::Resolve {
+            addr: host.to_string(),
+            reason: e.to_string(),
+        })?
         .next()
-        .ok_or_else(|| Error::BadAddress(addr.to_string()))?;
+        .ok_or_else(|| Error::Resolve {
+            addr: host.to_string(),
+            reason: "no addresses".into(),
+        })?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     h.notify(Command::Dial {
         addr: sa,

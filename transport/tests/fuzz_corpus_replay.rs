@@ -77,6 +77,11 @@ fn fuzz_targets_and_replay_list_agree() {
             let path = e.expect("readable directory entry").path();
             (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
         })
+        // Targets of the netchan crate are checked by its own replay test.
+        .filter(|name| {
+            fs::read_to_string(dir.join(format!("{name}.rs")))
+                .is_ok_and(|src| src.contains("netchan_transport::fuzzing::"))
+        })
         .collect();
     let listed: BTreeSet<String> = TARGETS.iter().map(|(n, _)| (*n).to_owned()).collect();
     assert_eq!(
