@@ -195,6 +195,7 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
     for (i, s) in cfg.sockets.into_iter().enumerate() {
         local_addrs.push(s.local_addr().map_err(io("reading the local address"))?);
         let mut s = UdpSocket::from_std(s);
+        crate::udp::enable_gro(&s);
         poll.registry()
             .register(&mut s, Token(i), Interest::READABLE)
             .map_err(io("registering a socket"))?;
@@ -231,7 +232,9 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         rbuf: vec![0; 65536],
         last_activity: Instant::now(),
         scratch: Vec::with_capacity(256),
-        pending_tx: None,
+        pending_tx: std::collections::VecDeque::new(),
+        batch: Vec::with_capacity(65536),
+        gso: true,
         writable: true,
         shutdown_deadline: None,
         exit: false,
@@ -268,8 +271,13 @@ struct Driver {
     /// Last time a datagram or command arrived: the loop spins briefly after it.
     last_activity: Instant,
     scratch: Vec<u8>,
-    /// A datagram the socket refused with WouldBlock: (socket, destination, bytes).
-    pending_tx: Option<(usize, SocketAddr, Vec<u8>)>,
+    /// Batches the socket refused with WouldBlock: (socket, destination, bytes,
+    /// segment size).
+    pending_tx: std::collections::VecDeque<(usize, SocketAddr, Vec<u8>, usize)>,
+    /// GSO batch being built.
+    batch: Vec<u8>,
+    /// Whether segmentation offload is used (cleared when the kernel refuses it).
+    gso: bool,
     writable: bool,
     shutdown_deadline: Option<Instant>,
     exit: bool,
@@ -513,11 +521,17 @@ impl Driver {
                     more = true;
                     break;
                 }
-                match self.sockets[i].recv_from(&mut buf) {
-                    Ok((len, from)) => {
+                match crate::udp::recv(&self.sockets[i], &mut buf) {
+                    Ok(r) => {
                         n += 1;
                         self.last_activity = now;
-                        self.endpoint.handle_datagram(now, from, &buf[..len]);
+                        let data = &buf[..r.len.min(buf.len())];
+                        // Coalesced by GRO: datagrams of `segment` bytes, the last
+                        // possibly shorter.
+                        let seg = r.segment.unwrap_or(data.len()).max(1);
+                        for d in data.chunks(seg) {
+                            self.endpoint.handle_datagram(now, r.from, d);
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -540,20 +554,25 @@ impl Driver {
             .unwrap_or(0)
     }
 
-    /// Sends what the endpoint has. Returns true when it stopped with more to send.
+    /// Sends what the endpoint has, batching equal-size datagrams to one destination
+    /// into one GSO send. Returns true when it stopped with more to send.
     fn transmit(&mut self, now: Instant) -> bool {
-        if let Some((i, dest, bytes)) = self.pending_tx.take() {
-            match self.sockets[i].send_to(&bytes, dest) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.pending_tx = Some((i, dest, bytes));
-                    self.want_writable(i);
-                    return true;
-                }
-                _ => {}
+        while let Some((i, dest, bytes, seg)) = self.pending_tx.pop_front() {
+            if let Err(e) = self.send_batch(i, dest, &bytes, seg)
+                && e.kind() == ErrorKind::WouldBlock
+            {
+                self.pending_tx.push_front((i, dest, bytes, seg));
+                self.want_writable(i);
+                return true;
             }
         }
         let mut buf = std::mem::take(&mut self.buf);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        // (socket, destination, segment size, segments, last segment was short)
+        let mut cur: Option<(usize, SocketAddr, usize, usize, bool)> = None;
         let mut more = false;
+        let mut blocked = false;
         for n in 0..=WRITE_BATCH {
             if n == WRITE_BATCH {
                 more = true;
@@ -564,24 +583,82 @@ impl Driver {
                 break;
             };
             let i = self.socket_for(&t.destination);
-            let Some(sock) = self.sockets.get(i) else {
-                continue;
-            };
-            match sock.send_to(&buf[..t.size], t.destination) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.pending_tx = Some((i, t.destination, buf[..t.size].to_vec()));
-                    self.want_writable(i);
-                    more = true;
-                    break;
+            let dgram = &buf[..t.size.min(buf.len())];
+            let fits = cur.is_some_and(|(ci, cd, seg, count, short)| {
+                self.gso
+                    && ci == i
+                    && cd == t.destination
+                    && !short
+                    && dgram.len() <= seg
+                    && count < crate::udp::MAX_SEGMENTS
+                    && batch.len() + dgram.len() <= crate::udp::MAX_BATCH_BYTES
+            });
+            if !fits && let Some((ci, cd, seg, _, _)) = cur.take() {
+                if self.flush_batch(ci, cd, &batch, seg) {
+                    blocked = true;
                 }
-                // Unreachable destinations and the like: the datagram is lost, which
-                // the transport recovers from like any loss.
-                Err(_) => {}
+                batch.clear();
+            }
+            match cur.as_mut() {
+                Some(c) => {
+                    c.3 += 1;
+                    c.4 = dgram.len() < c.2;
+                }
+                None => cur = Some((i, t.destination, dgram.len(), 1, false)),
+            }
+            batch.extend_from_slice(dgram);
+            if blocked {
+                break;
             }
         }
+        if let Some((ci, cd, seg, _, _)) = cur.take()
+            && self.flush_batch(ci, cd, &batch, seg)
+        {
+            blocked = true;
+        }
         self.buf = buf;
-        more
+        self.batch = batch;
+        more || blocked
+    }
+
+    /// Sends a batch; on WouldBlock keeps it for later and returns true.
+    fn flush_batch(&mut self, i: usize, dest: SocketAddr, batch: &[u8], seg: usize) -> bool {
+        match self.send_batch(i, dest, batch, seg) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.pending_tx.push_back((i, dest, batch.to_vec(), seg));
+                self.want_writable(i);
+                true
+            }
+            // Unreachable destinations and the like: the datagrams are lost, which the
+            // transport recovers from like any loss.
+            _ => false,
+        }
+    }
+
+    fn send_batch(
+        &mut self,
+        i: usize,
+        dest: SocketAddr,
+        batch: &[u8],
+        seg: usize,
+    ) -> std::io::Result<()> {
+        let Some(sock) = self.sockets.get(i) else {
+            return Ok(());
+        };
+        if batch.len() <= seg {
+            return sock.send_to(batch, dest).map(|_| ());
+        }
+        match crate::udp::send_segments(sock, dest, batch, seg) {
+            Err(e) if e.kind() != ErrorKind::WouldBlock => {
+                // The kernel or device refuses segmentation offload: stop using it.
+                self.gso = false;
+                for d in batch.chunks(seg.max(1)) {
+                    sock.send_to(d, dest)?;
+                }
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     fn want_writable(&mut self, i: usize) {
@@ -1306,7 +1383,18 @@ impl Driver {
         let all_closed = handles
             .into_iter()
             .all(|h| self.endpoint.connection(h).is_none_or(|c| c.is_closed()));
-        if all_closed || now >= d {
+        if all_closed {
+            self.exit = true;
+        } else if now >= d {
+            // Grace is over: close what is left at once, so peers learn it now rather
+            // than at their idle timeout.
+            let handles: Vec<ConnectionHandle> = self.endpoint.handles().collect();
+            for h in handles {
+                if let Some(c) = self.endpoint.connection(h) {
+                    c.close(now, CODE_SHUTDOWN, b"node shut down");
+                }
+            }
+            self.transmit(now);
             self.exit = true;
         }
     }

@@ -84,6 +84,7 @@ mod error;
 pub mod fuzzing;
 pub mod identity;
 mod node;
+mod udp;
 mod wire;
 
 pub use chan::{Delivery, IntoIter, Iter, Receiver, Sender, TryIter};
