@@ -1,174 +1,213 @@
-//! `netchan-bench`: the netchan benchmark harness.
-//!
-//! Today it runs the built-in suite of the sans-IO engine in **virtual time**: the
-//! protocol engine, loss recovery and congestion control driven through the seeded link
-//! emulator of `netchan-tests`, with the real handshake and packet protection. The figures are what
-//! the protocol achieves on the emulated links, free of OS and CPU effects. Runs over
-//! real sockets (`netchan-bench run ...`, TCP baselines, JSON and plots) arrive with the
-//! channel API, which they measure.
+//! `netchan-bench`: the netchan benchmark harness. See `netchan-bench --help` and the
+//! crate docs of `netchan_bench`.
 
-use netchan_tests::scenarios::{blackhole, bulk_transfer, interop_link};
-use netchan_transport::CongestionControl;
+use clap::{Parser, Subcommand};
+use netchan_bench::conn::Transport;
+use netchan_bench::report::Report;
+use netchan_bench::spec::{Event, EventKind, PathSpec, parse_duration, parse_size};
+use netchan_bench::workload::{RunSpec, Workload, run};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const HELP: &str = "\
-netchan-bench — the netchan benchmark harness
+/// The netchan benchmark harness: netchan and kernel TCP over the same emulated links.
+///
+/// Without a command it runs the default suite (under 2 minutes) and prints a table with a
+/// verdict per scenario. Exit status: 0 when every target is met / the run completed, 1
+/// when a target is missed or a run failed, 2 on bad arguments.
+#[derive(Parser, Debug)]
+#[command(name = "netchan-bench", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With the default suite: write one JSON object per run (one per line) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
 
-USAGE:
-    netchan-bench            run the built-in suite and print a table (under a minute)
-    netchan-bench --help     this text
+const AFTER_HELP: &str = "\
+Examples:
+  netchan-bench
+  netchan-bench run --workload bulk --path rate=50mbit,delay=10ms
+  netchan-bench run --workload bulk --path rate=50mbit,delay=10ms --transport tcp
+  netchan-bench run --workload messages --rate 1000 --path rate=50mbit,delay=10ms,loss=2%
+  netchan-bench run --workload failover --path rate=20mbit,delay=20ms \\
+      --event blackhole=0@3s..5s --duration 8s --plot failover.svg --json out.jsonl
 
-The built-in suite drives the netchan protocol engine in virtual time through an emulated
-link (10 Mbit/s, 15 ms one way, 25-packet queue: the QUIC interop runner's default) and
-reports goodput per congestion controller, goodput under 2% random loss, and recovery
-after a 2 s blackhole. Each scenario prints a verdict against its target.
+The TCP baseline over an emulated path runs kernel TCP in two network namespaces joined
+by TUN devices through the same emulator, which needs root; over a `direct` path it is
+plain loopback.";
 
-Real-socket runs (`netchan-bench run --workload ... --mode ... --path ...`), TCP
-baselines, --json and --plot are not built yet: they measure the channel API, which comes
-first.
-";
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one workload over emulated paths.
+    Run(Box<RunArgs>),
+    /// The protocol engine alone, in virtual time (no sockets, no threads).
+    Sim,
+}
 
-struct Row {
-    scenario: String,
-    figure: String,
-    target: &'static str,
-    pass: Option<bool>,
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// bulk (large messages flat out: goodput), messages (small messages at --rate or
+    /// flat out: delivered rate, one-way latency), pingpong (one message at a time,
+    /// echoed: round trip), failover (a steady stream while a path blackholes: stall and
+    /// loss; without --event, path 0 blackholes from 30% to 50% of the duration).
+    #[arg(long, short, default_value = "bulk")]
+    workload: String,
+    /// single; stripe, mirror, parity and hedged arrive with the multipath layer.
+    #[arg(long, short, default_value = "single")]
+    mode: String,
+    /// A path, repeatable: `direct` (plain loopback, no emulator) or key=value pairs:
+    /// rate=50mbit (bottleneck, kbit/mbit/gbit), delay=10ms (one way), jitter=1ms (±,
+    /// never reorders), loss=1% (random), reorder=1% (held back by reorder-delay, default
+    /// 2ms), queue=N (datagrams; default 50 ms at the rate). Applies to both directions.
+    #[arg(
+        long = "path",
+        short,
+        value_name = "SPEC",
+        default_value = "rate=50mbit,delay=10ms"
+    )]
+    paths: Vec<String>,
+    /// A scripted change, repeatable, times from the start of the workload:
+    /// blackhole=PATH@T1..T2, loss=PATH:X%@T, rate=PATH:RATE@T, delay=PATH:D@T.
+    #[arg(long = "event", short, value_name = "SPEC")]
+    events: Vec<String>,
+    /// How long the workload sends (e.g. 10s, 500ms).
+    #[arg(long, short, default_value = "10s")]
+    duration: String,
+    /// Message size (e.g. 64, 1200, 64k, 1m); default 256k for bulk, 64 otherwise.
+    #[arg(long, short)]
+    size: Option<String>,
+    /// Messages per second for messages/failover (0 = flat out; failover defaults to 1000).
+    #[arg(long, short)]
+    rate: Option<f64>,
+    /// netchan, or tcp (kernel TCP, length-prefixed messages, TCP_NODELAY, one path).
+    #[arg(long, short, default_value = "netchan")]
+    transport: String,
+    /// Append the run's JSON object (one line) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw throughput per path and latency over time into an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Seed of the emulator's loss, jitter and reordering.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("netchan-bench: {msg}");
+    ExitCode::from(2)
+}
+
+fn parse_run(a: &RunArgs) -> Result<RunSpec, String> {
+    let workload = Workload::parse(&a.workload).ok_or_else(|| {
+        format!(
+            "unknown workload `{}` (bulk, messages, pingpong, failover)",
+            a.workload
+        )
+    })?;
+    let transport = match a.transport.as_str() {
+        "netchan" => Transport::Netchan,
+        "tcp" => Transport::Tcp,
+        t => return Err(format!("unknown transport `{t}` (netchan, tcp)")),
+    };
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| PathSpec::parse(p).map_err(|e| format!("--path {p}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut events = a
+        .events
+        .iter()
+        .map(|e| Event::parse(e).map_err(|x| format!("--event {e}: {x}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let duration = parse_duration(&a.duration).map_err(|e| format!("--duration: {e}"))?;
+    if workload == Workload::Failover
+        && !events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Blackhole { .. }))
+    {
+        events.push(Event {
+            path: 0,
+            at: duration.mul_f64(0.3),
+            kind: EventKind::Blackhole {
+                end: duration.mul_f64(0.5),
+            },
+        });
+    }
+    let size = match &a.size {
+        Some(s) => parse_size(s).map_err(|e| format!("--size: {e}"))?,
+        None => workload.default_size(),
+    };
+    let rate = a.rate.unwrap_or(workload.default_rate());
+    if !(rate.is_finite() && rate >= 0.0) {
+        return Err("--rate must be a non-negative number of messages per second".into());
+    }
+    if transport == Transport::Tcp && paths.len() > 1 {
+        return Err("--transport tcp runs over exactly one path".into());
+    }
+    let spec = RunSpec {
+        transport,
+        workload,
+        mode: a.mode.clone(),
+        paths,
+        events,
+        duration,
+        size,
+        rate,
+        seed: a.seed,
+        progress: !a.quiet && duration >= Duration::from_secs(3),
+    };
+    netchan_bench::workload::validate(&spec)?;
+    Ok(spec)
+}
+
+fn run_one(a: &RunArgs) -> ExitCode {
+    let spec = match parse_run(a) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let outcome = match run(&spec) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("netchan-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = Report::new(&spec, &outcome);
+    print!("{}", report.to_text());
+    if let Some(path) = &a.json {
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{}", report.to_json_line()));
+        if let Err(e) = written {
+            eprintln!("netchan-bench: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("  json           appended to {}", path.display());
+    }
+    if let Some(path) = &a.plot {
+        if let Err(e) = netchan_bench::plot::plot(path, &spec, &outcome) {
+            eprintln!("netchan-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("  plot           {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => suite(),
-        Some("-h" | "--help" | "help") => {
-            print!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Some("run") => {
-            eprintln!(
-                "netchan-bench: `run` measures real sockets through the channel API, which is \
-                 not built yet; only the built-in virtual-time suite exists (run \
-                 `netchan-bench` with no arguments)"
-            );
-            ExitCode::from(2)
-        }
-        Some(other) => {
-            eprintln!("netchan-bench: unknown argument `{other}`; see `netchan-bench --help`");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn suite() -> ExitCode {
-    let started = Instant::now();
-    let mut rows = Vec::new();
-    let controllers = [CongestionControl::Cubic, CongestionControl::NewReno];
-    for (loss, target) in [(0.0, Some(0.90)), (0.02, None)] {
-        for cc in controllers {
-            let name = format!(
-                "bulk 10 MB, interop link, {:.0}% loss, {cc:?}",
-                loss * 100.0
-            );
-            eprintln!("[{:>5.1}s] {name} ...", started.elapsed().as_secs_f64());
-            let row = match bulk_transfer(cc, interop_link(loss), 10_000_000, 1) {
-                Ok(r) => {
-                    let frac = r.goodput_bps / 10e6;
-                    Row {
-                        scenario: name,
-                        figure: format!(
-                            "{:.2} Mbit/s = {:.1}% of link ({:.2} s)",
-                            r.goodput_bps / 1e6,
-                            frac * 100.0,
-                            r.elapsed.as_secs_f64()
-                        ),
-                        target: if target.is_some() {
-                            ">= 90% of link"
-                        } else {
-                            "report"
-                        },
-                        pass: target.map(|t| frac >= t),
-                    }
-                }
-                Err(e) => failed(name, e),
-            };
-            rows.push(row);
-        }
-    }
-    let hole = (Duration::from_secs(3), Duration::from_secs(5));
-    for cc in controllers {
-        let name = format!("2 s blackhole mid-stream, 20 Mbit/s 20 ms, {cc:?}");
-        eprintln!("[{:>5.1}s] {name} ...", started.elapsed().as_secs_f64());
-        let row = match blackhole(cc, 1, hole) {
-            Ok(r) => Row {
-                scenario: name,
-                figure: format!(
-                    "resumed {:.0} ms after the link returned, {} msgs, none lost",
-                    r.resumed_after.as_secs_f64() * 1e3,
-                    r.delivered
-                ),
-                target: "resume <= 1 s, no loss",
-                pass: Some(r.resumed_after <= Duration::from_secs(1)),
-            },
-            Err(e) => failed(name, e),
-        };
-        rows.push(row);
-    }
-    print_table(&rows);
-    println!(
-        "\nvirtual-time engine figures (Noise IK + ChaCha20-Poly1305); suite took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    if rows.iter().all(|r| r.pass != Some(false)) {
-        println!("verdict: all targets met");
-        ExitCode::SUCCESS
-    } else {
-        println!("verdict: some targets missed");
-        ExitCode::FAILURE
-    }
-}
-
-fn failed(scenario: String, e: impl std::fmt::Display) -> Row {
-    Row {
-        scenario,
-        figure: format!("failed: {e}"),
-        target: "complete",
-        pass: Some(false),
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let w0 = rows
-        .iter()
-        .map(|r| r.scenario.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let w1 = rows
-        .iter()
-        .map(|r| r.figure.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let w2 = rows
-        .iter()
-        .map(|r| r.target.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    println!(
-        "{:<w0$}  {:<w1$}  {:<w2$}  verdict",
-        "scenario", "result", "target"
-    );
-    println!("{}", "-".repeat(w0 + w1 + w2 + 13));
-    for r in rows {
-        let verdict = match r.pass {
-            Some(true) => "PASS",
-            Some(false) => "FAIL",
-            None => "info",
-        };
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {verdict}",
-            r.scenario, r.figure, r.target
-        );
+    let cli = Cli::parse();
+    match &cli.command {
+        None => netchan_bench::suite::suite(cli.json.as_deref()),
+        Some(Command::Sim) => netchan_bench::sim::suite(),
+        Some(Command::Run(a)) => run_one(a),
     }
 }

@@ -491,26 +491,33 @@ impl<T> Receiver<T> {
 
     /// Blocks until a message arrives; fails once the channel is empty and disconnected.
     pub fn recv(&self) -> Result<T, RecvError> {
-        // A message in flight usually lands within microseconds; parking the thread
-        // and being woken costs tens. Poll briefly (yielding the core) first.
-        let start = Instant::now();
-        loop {
-            match self.rx.try_recv() {
-                Ok(d) => return Ok(d.into_inner()),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    return Err(self.closed_reason());
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
-            }
-            if start.elapsed() >= RECV_SPIN {
-                break;
-            }
-            std::thread::yield_now();
+        if let Some(r) = self.spin(None) {
+            return r.map_err(|()| self.closed_reason());
         }
         self.rx
             .recv()
             .map(Delivery::into_inner)
             .map_err(|_| self.closed_reason())
+    }
+
+    /// A message in flight usually lands within microseconds; parking the thread and
+    /// being woken costs tens. So poll briefly (yielding the core) before parking:
+    /// `Some(Ok)` a message, `Some(Err)` disconnected, `None` nothing within the spin
+    /// (or before `deadline`).
+    fn spin(&self, deadline: Option<Instant>) -> Option<Result<T, ()>> {
+        let start = Instant::now();
+        let until = deadline.map_or(start + RECV_SPIN, |d| d.min(start + RECV_SPIN));
+        loop {
+            match self.rx.try_recv() {
+                Ok(d) => return Some(Ok(d.into_inner())),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Some(Err(())),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Takes a message if one is ready.
@@ -531,6 +538,9 @@ impl<T> Receiver<T> {
 
     /// Waits until `deadline` for a message.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        if let Some(r) = self.spin(Some(deadline)) {
+            return r.map_err(|()| RecvTimeoutError::Disconnected(self.closed_reason()));
+        }
         self.rx
             .recv_deadline(deadline)
             .map(Delivery::into_inner)

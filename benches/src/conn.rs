@@ -1,0 +1,307 @@
+//! Connections under test: a pair of message pipes (client → server and server → client)
+//! over netchan or over kernel TCP, both through the emulator.
+
+use crate::emu::Emulator;
+use crate::spec::PathSpec;
+use netchan::{Node, NodeConfig, RecvTimeoutError, SendTimeoutError};
+use serde_bytes::ByteBuf;
+use std::any::Any;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Sends messages; blocks while the transport pushes back.
+pub trait MsgSend: Send {
+    /// Sends one message. Fails when the connection is gone or the run is stopping.
+    fn send(&mut self, msg: Vec<u8>) -> Result<(), String>;
+}
+
+/// Receives messages.
+pub trait MsgRecv: Send {
+    /// The next message, `Ok(None)` after `timeout` without one.
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// The sending and the receiving end of one direction.
+pub type Pipe = (Box<dyn MsgSend>, Box<dyn MsgRecv>);
+
+/// Which transport carries the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// netchan channels (`Sender<ByteBuf>` / `Receiver<ByteBuf>`).
+    Netchan,
+    /// Kernel TCP, length-prefixed messages, `TCP_NODELAY`.
+    Tcp,
+}
+
+impl Transport {
+    /// `netchan` or `tcp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Netchan => "netchan",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// A connection under test.
+pub struct Conn {
+    /// Client → server pipe (taken by the workload).
+    pub up: Option<Pipe>,
+    /// Server → client pipe (taken by the workload).
+    pub down: Option<Pipe>,
+    /// The emulator (`None` for TCP on a direct path).
+    pub emulator: Option<Emulator>,
+    /// What the transport is, in words (e.g. `kernel TCP (cubic)`).
+    pub description: String,
+    stop: Arc<AtomicBool>,
+    tcp: Vec<TcpStream>,
+    keep: Vec<Box<dyn Any + Send>>,
+}
+
+impl Conn {
+    /// Makes every blocked `send`/`recv` return an error soon.
+    pub fn abort(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for s in &self.tcp {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.abort();
+        // Nodes first (they close their connections through the emulator), then the emulator.
+        self.keep.clear();
+        self.emulator.take();
+    }
+}
+
+/// Connects a client and a server over `paths` (netchan: one relay per path).
+/// `size` is the message size: netchan's channel capacity (network-wide, in messages) is
+/// 4 MiB worth of messages (between 4 and 8192), well over the bandwidth-delay product of
+/// the paths the suite uses, and comparable to what TCP's autotuned buffers hold.
+pub fn connect(
+    transport: Transport,
+    paths: &[PathSpec],
+    size: usize,
+    seed: u64,
+) -> io::Result<Conn> {
+    match transport {
+        Transport::Netchan => {
+            let cap = (4 << 20) / size.max(1);
+            netchan_conn(paths, cap.clamp(4, 8192) as u32, seed)
+        }
+        Transport::Tcp => tcp_conn(&paths[0], seed),
+    }
+}
+
+struct NcSend {
+    tx: netchan::Sender<ByteBuf>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MsgSend for NcSend {
+    fn send(&mut self, msg: Vec<u8>) -> Result<(), String> {
+        let mut v = ByteBuf::from(msg);
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err("stopped".into());
+            }
+            match self.tx.send_timeout(v, Duration::from_millis(50)) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(back)) => v = back,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+struct NcRecv(netchan::Receiver<ByteBuf>);
+
+impl MsgRecv for NcRecv {
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+        match self.0.recv_timeout(timeout) {
+            Ok(b) => Ok(Some(b.into_vec())),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn node() -> io::Result<Node> {
+    Node::new(NodeConfig::new().bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+fn netchan_conn(paths: &[PathSpec], capacity: u32, seed: u64) -> io::Result<Conn> {
+    let server = node()?;
+    let client = node()?;
+    let emulator = Emulator::udp(paths, server.local_addr(), seed)?;
+    let front = emulator.paths[0].front;
+    let peer = client
+        .dial(&format!("{}@{front}", server.public_key()))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let back = server.peer(client.public_key());
+    let other = |e: netchan::Error| io::Error::other(e.to_string());
+    let (up_tx, down_rx) = peer.channel::<ByteBuf>("up", capacity).map_err(other)?;
+    let (down_tx, up_rx) = back.channel::<ByteBuf>("up", capacity).map_err(other)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut conn = Conn {
+        up: Some((
+            Box::new(NcSend {
+                tx: up_tx,
+                stop: stop.clone(),
+            }),
+            Box::new(NcRecv(up_rx)),
+        )),
+        down: Some((
+            Box::new(NcSend {
+                tx: down_tx,
+                stop: stop.clone(),
+            }),
+            Box::new(NcRecv(down_rx)),
+        )),
+        emulator: Some(emulator),
+        description: "netchan (CUBIC, Noise IK + ChaCha20-Poly1305)".into(),
+        stop,
+        tcp: Vec::new(),
+        keep: vec![
+            Box::new(peer),
+            Box::new(back),
+            Box::new(client),
+            Box::new(server),
+        ],
+    };
+    // Open both directions before the clock starts (handshake + channel open).
+    handshake(&mut conn)?;
+    Ok(conn)
+}
+
+/// One message each way so that connection and channels are open before measuring.
+fn handshake(conn: &mut Conn) -> io::Result<()> {
+    let deadline = Duration::from_secs(10);
+    let (Some(up), Some(down)) = (conn.up.as_mut(), conn.down.as_mut()) else {
+        return Err(io::Error::other("pipes already taken"));
+    };
+    up.0.send(vec![0; 16]).map_err(io::Error::other)?;
+    match up.1.recv(deadline) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(io::Error::other("no message within 10 s of connecting")),
+        Err(e) => return Err(io::Error::other(e)),
+    }
+    down.0.send(vec![0; 16]).map_err(io::Error::other)?;
+    match down.1.recv(deadline) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(io::Error::other("no reply within 10 s of connecting")),
+        Err(e) => Err(io::Error::other(e)),
+    }
+}
+
+struct TcpSend(TcpStream);
+
+impl MsgSend for TcpSend {
+    fn send(&mut self, msg: Vec<u8>) -> Result<(), String> {
+        let len = u32::try_from(msg.len()).map_err(|_| "message too large".to_string())?;
+        self.0
+            .write_all(&len.to_le_bytes())
+            .and_then(|()| self.0.write_all(&msg))
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct TcpRecv {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl TcpRecv {
+    /// A complete message at the front of `buf`, if there is one.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let len = u32::from_le_bytes(self.buf.get(..4)?.try_into().ok()?) as usize;
+        if self.buf.len() < 4 + len {
+            return None;
+        }
+        let msg = self.buf[4..4 + len].to_vec();
+        self.buf.drain(..4 + len);
+        Some(msg)
+    }
+}
+
+impl MsgRecv for TcpRecv {
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            if let Some(m) = self.take() {
+                return Ok(Some(m));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.s
+                .set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
+            match self.s.read(&mut chunk) {
+                Ok(0) => return Err("connection closed".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+fn tcp_conn(path: &PathSpec, seed: u64) -> io::Result<Conn> {
+    let (client, server, emulator, description) = if path.direct {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let c = TcpStream::connect(l.local_addr()?)?;
+        let (s, _) = l.accept()?;
+        (c, s, None, "kernel TCP over loopback".to_string())
+    } else {
+        let p = crate::netns::tcp_path(path, seed)?;
+        let addr = SocketAddr::from((crate::netns::SERVER_IP, crate::netns::PORT));
+        p.client
+            .connect_timeout(&addr.into(), Duration::from_secs(10))?;
+        let (s, _) = p.listener.accept()?;
+        let desc = format!("kernel TCP ({}) through TUN + emulator", p.congestion);
+        (p.client.into(), s, Some(p.emulator), desc)
+    };
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    let mut conn = Conn {
+        up: Some((
+            Box::new(TcpSend(client.try_clone()?)),
+            Box::new(TcpRecv {
+                s: server.try_clone()?,
+                buf: Vec::new(),
+            }),
+        )),
+        down: Some((
+            Box::new(TcpSend(server.try_clone()?)),
+            Box::new(TcpRecv {
+                s: client.try_clone()?,
+                buf: Vec::new(),
+            }),
+        )),
+        emulator,
+        description,
+        stop: Arc::new(AtomicBool::new(false)),
+        tcp: vec![client, server],
+        keep: Vec::new(),
+    };
+    handshake(&mut conn)?;
+    Ok(conn)
+}
