@@ -80,14 +80,14 @@ fn stall(_: &RunSpec, o: &Outcome) -> String {
 
 fn scenarios() -> Vec<Scenario> {
     let link = "rate=50mbit,delay=10ms";
-    let mut lossy = spec(Workload::Messages, "rate=50mbit,delay=10ms,loss=2%", 6);
+    let mut lossy = spec(Workload::Messages, "rate=50mbit,delay=10ms,loss=2%", 5);
     lossy.rate = 1000.0;
-    let mut failover = spec(Workload::Failover, link, 6);
+    let mut failover = spec(Workload::Failover, link, 5);
     failover.events = vec![Event::parse("blackhole=0@2s..3.5s").expect("suite event")];
     vec![
         Scenario {
             name: "bulk 256 KiB msgs, 50 Mbit/s 10 ms",
-            spec: spec(Workload::Bulk, link, 6),
+            spec: spec(Workload::Bulk, link, 5),
             figure: goodput,
             target: Some((">= 90% of link", |s, o| {
                 o.goodput_bps >= 0.9 * s.paths[0].rate_bps.unwrap_or(0) as f64
@@ -109,13 +109,13 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "ping-pong 64 B, loopback",
-            spec: spec(Workload::PingPong, "direct", 3),
+            spec: spec(Workload::PingPong, "direct", 2),
             figure: latency,
             target: None,
         },
         Scenario {
             name: "64 B msgs flat out, loopback",
-            spec: spec(Workload::Messages, "direct", 3),
+            spec: spec(Workload::Messages, "direct", 2),
             figure: rate,
             target: None,
         },
