@@ -42,9 +42,10 @@ fn goodput(s: &RunSpec, o: &Outcome) -> String {
     let cap = s.paths[0].rate_bps.map(|r| r as f64);
     match cap {
         Some(c) => format!(
-            "{:.1} Mbit/s ({:.1}%)",
+            "{:.1} Mbit/s ({:.1}%), cpu {:.1} s",
             o.goodput_bps / 1e6,
-            o.goodput_bps / c * 100.0
+            o.goodput_bps / c * 100.0,
+            o.cpu_s
         ),
         None => format!("{:.1} Mbit/s", o.goodput_bps / 1e6),
     }
