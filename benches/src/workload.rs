@@ -380,6 +380,8 @@ fn max_delay(paths: &[PathSpec]) -> Duration {
 /// Checks the spec, connects and runs it.
 pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
     validate(spec)?;
+    // Both transports get the same low-latency wake-ups, emulated path or not.
+    let _latency = crate::emu::LowLatency::request();
     let mut conn = connect(spec.transport, &spec.paths, spec.size, spec.seed)
         .map_err(|e| format!("setting up {}: {e}", spec.transport.name()))?;
     let emu_cpu0 = conn.emulator.as_ref().map_or(0, |e| e.cpu_ns());

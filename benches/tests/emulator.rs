@@ -67,27 +67,54 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
+/// Timing on this VM is noisy: now and then a sleeping thread is woken 1-5 ms late (the
+/// vCPU itself was not running: `steal` in vmstat), which no userspace emulator can
+/// prevent and which can spoil one measurement. Each accuracy check therefore gets up to
+/// three attempts (all printed) and must meet its bound in one of them; a systematic
+/// error (a doubled delay, a wrong rate) fails all three.
+fn within_three_attempts(what: &str, mut attempt: impl FnMut() -> Result<String, String>) {
+    let mut failures = Vec::new();
+    for i in 1..=3 {
+        match attempt() {
+            Ok(report) => {
+                eprintln!("{what}: {report} (attempt {i})");
+                return;
+            }
+            Err(report) => {
+                eprintln!("{what}: {report} (attempt {i}: out of bounds)");
+                failures.push(report);
+            }
+        }
+    }
+    panic!("{what}: out of bounds in 3 attempts: {failures:?}");
+}
+
 #[test]
 fn rate_within_five_percent() {
     for (rate, mbit) in [("10mbit", 10e6), ("50mbit", 50e6)] {
-        // Offer 20% more than the rate, with a queue large enough to never drop: the
-        // arrivals are spaced by the bottleneck.
-        let (emu, client, sink) = setup(&format!("rate={rate},queue=100000"));
-        let n = (mbit * 1.5 / 8.0 / 1200.0) as usize; // ~1.5 s of traffic
-        let got = stream(&client, &sink, emu.paths[0].front, n, 1200, mbit * 1.2);
-        assert_eq!(got.len(), n, "{rate}: nothing may be dropped");
-        let span = got.last().unwrap().0 - got[0].0;
-        let bits = (got.len() - 1) as f64 * 1200.0 * 8.0;
-        let measured = bits / span.as_secs_f64();
-        eprintln!(
-            "rate {rate}: measured {:.3} Mbit/s ({:+.2}%)",
-            measured / 1e6,
-            (measured / mbit - 1.0) * 100.0
-        );
-        assert!(
-            (measured / mbit - 1.0).abs() < 0.05,
-            "{rate}: measured {measured} bit/s"
-        );
+        within_three_attempts(&format!("rate {rate}"), || {
+            // Offer 20% more than the rate, with a queue large enough to never drop: the
+            // arrivals are spaced by the bottleneck.
+            let (emu, client, sink) = setup(&format!("rate={rate},queue=100000"));
+            let n = (mbit * 1.5 / 8.0 / 1200.0) as usize; // ~1.5 s of traffic
+            let got = stream(&client, &sink, emu.paths[0].front, n, 1200, mbit * 1.2);
+            if got.len() != n {
+                return Err(format!("{} of {n} datagrams arrived", got.len()));
+            }
+            let span = got.last().unwrap().0 - got[0].0;
+            let bits = (got.len() - 1) as f64 * 1200.0 * 8.0;
+            let measured = bits / span.as_secs_f64();
+            let report = format!(
+                "measured {:.3} Mbit/s ({:+.2}%)",
+                measured / 1e6,
+                (measured / mbit - 1.0) * 100.0
+            );
+            if (measured / mbit - 1.0).abs() < 0.05 {
+                Ok(report)
+            } else {
+                Err(report)
+            }
+        });
     }
 }
 
@@ -99,33 +126,37 @@ fn delay_within_one_millisecond() {
         ("rate=50mbit,delay=20ms", 20.0, 50e6, 25e6),
         ("rate=10mbit,delay=5ms", 5.0, 10e6, 5e6),
     ] {
-        let (emu, client, sink) = setup(spec);
-        // Half the link rate: the queue stays short, so the delay is the propagation
-        // delay plus one datagram's serialisation.
-        let got = stream(&client, &sink, emu.paths[0].front, 1000, 1200, bps);
-        assert_eq!(got.len(), 1000, "{spec}");
-        let serialise = 1200.0 * 8.0 / link * 1e3;
-        let mut d: Vec<f64> = got
-            .iter()
-            .map(|(at, sent, _)| (*at - *sent).as_secs_f64() * 1e3 - serialise)
-            .collect();
-        let mean = d.iter().sum::<f64>() / d.len() as f64;
-        let (p50, p90, p99) = (
-            percentile(&mut d, 0.5),
-            percentile(&mut d, 0.9),
-            percentile(&mut d, 0.99),
-        );
-        eprintln!(
-            "{spec}: one-way delay mean {mean:.3} ms, p50 {p50:.3} ms, p90 {p90:.3} ms, \
-             p99 {p99:.3} ms (configured {delay_ms} ms)"
-        );
-        // The median within 1 ms. Single datagrams can be later: on this VM a sleeping
-        // thread is now and then woken 1-5 ms late (the vCPU itself was not running,
-        // `steal` in vmstat), which no userspace emulator can prevent; so the mean only
-        // has to be within 2 ms (a systematic error, e.g. a doubled delay, still fails)
-        // and p90/p99 are printed.
-        assert!((p50 - delay_ms).abs() < 1.0, "{spec}: p50 {p50}");
-        assert!((mean - delay_ms).abs() < 2.0, "{spec}: mean {mean}");
+        within_three_attempts(spec, || {
+            let (emu, client, sink) = setup(spec);
+            // Half the link rate: the queue stays short, so the delay is the propagation
+            // delay plus one datagram's serialisation.
+            let got = stream(&client, &sink, emu.paths[0].front, 1000, 1200, bps);
+            if got.len() != 1000 {
+                return Err(format!("{} of 1000 datagrams arrived", got.len()));
+            }
+            let serialise = 1200.0 * 8.0 / link * 1e3;
+            let mut d: Vec<f64> = got
+                .iter()
+                .map(|(at, sent, _)| (*at - *sent).as_secs_f64() * 1e3 - serialise)
+                .collect();
+            let mean = d.iter().sum::<f64>() / d.len() as f64;
+            let (p50, p90, p99) = (
+                percentile(&mut d, 0.5),
+                percentile(&mut d, 0.9),
+                percentile(&mut d, 0.99),
+            );
+            let report = format!(
+                "one-way delay mean {mean:.3} ms, p50 {p50:.3} ms, p90 {p90:.3} ms, \
+                 p99 {p99:.3} ms (configured {delay_ms} ms)"
+            );
+            // The median and the mean within 1 ms; p90/p99 are printed (single datagrams
+            // suffer the VM's late wake-ups the most).
+            if (p50 - delay_ms).abs() < 1.0 && (mean - delay_ms).abs() < 1.0 {
+                Ok(report)
+            } else {
+                Err(report)
+            }
+        });
     }
 }
 
