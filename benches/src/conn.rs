@@ -201,42 +201,80 @@ fn handshake(conn: &mut Conn) -> io::Result<()> {
     }
 }
 
-struct TcpSend(TcpStream);
+/// Largest message the TCP baseline accepts (netchan's default limit).
+const TCP_MAX_MESSAGE: usize = 16 << 20;
+
+struct TcpSend {
+    s: TcpStream,
+    /// Length prefix + message, written with one call so that `TCP_NODELAY` sends one
+    /// segment per small message, not two.
+    frame: Vec<u8>,
+}
 
 impl MsgSend for TcpSend {
     fn send(&mut self, msg: Vec<u8>) -> Result<(), String> {
-        let len = u32::try_from(msg.len()).map_err(|_| "message too large".to_string())?;
-        self.0
-            .write_all(&len.to_le_bytes())
-            .and_then(|()| self.0.write_all(&msg))
-            .map_err(|e| e.to_string())
+        if msg.len() > TCP_MAX_MESSAGE {
+            return Err("message too large".into());
+        }
+        self.frame.clear();
+        self.frame
+            .extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        self.frame.extend_from_slice(&msg);
+        self.s.write_all(&self.frame).map_err(|e| e.to_string())
     }
 }
 
 struct TcpRecv {
     s: TcpStream,
+    /// Received bytes; `buf[start..]` is not consumed yet.
     buf: Vec<u8>,
+    start: usize,
+    chunk: Vec<u8>,
 }
 
 impl TcpRecv {
-    /// A complete message at the front of `buf`, if there is one.
-    fn take(&mut self) -> Option<Vec<u8>> {
-        let len = u32::from_le_bytes(self.buf.get(..4)?.try_into().ok()?) as usize;
-        if self.buf.len() < 4 + len {
-            return None;
+    fn new(s: TcpStream) -> Self {
+        TcpRecv {
+            s,
+            buf: Vec::new(),
+            start: 0,
+            chunk: vec![0; 256 * 1024],
         }
-        let msg = self.buf[4..4 + len].to_vec();
-        self.buf.drain(..4 + len);
-        Some(msg)
+    }
+
+    /// A complete message at the front of the unconsumed bytes, if there is one.
+    fn take(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let rest = &self.buf[self.start..];
+        let Some(prefix) = rest.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        if len > TCP_MAX_MESSAGE {
+            return Err(format!("message of {len} bytes announced"));
+        }
+        if rest.len() < 4 + len {
+            return Ok(None);
+        }
+        let msg = rest[4..4 + len].to_vec();
+        self.start += 4 + len;
+        Ok(Some(msg))
+    }
+
+    /// Appends received bytes, first dropping what was consumed.
+    fn append(&mut self, n: usize) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(&self.chunk[..n]);
     }
 }
 
 impl MsgRecv for TcpRecv {
     fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
         let deadline = Instant::now() + timeout;
-        let mut chunk = vec![0u8; 256 * 1024];
         loop {
-            if let Some(m) = self.take() {
+            if let Some(m) = self.take()? {
                 return Ok(Some(m));
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -246,9 +284,9 @@ impl MsgRecv for TcpRecv {
             self.s
                 .set_read_timeout(Some(left))
                 .map_err(|e| e.to_string())?;
-            match self.s.read(&mut chunk) {
+            match self.s.read(&mut self.chunk) {
                 Ok(0) => return Err("connection closed".into()),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.append(n),
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -283,18 +321,18 @@ fn tcp_conn(path: &PathSpec, seed: u64) -> io::Result<Conn> {
     server.set_nodelay(true)?;
     let mut conn = Conn {
         up: Some((
-            Box::new(TcpSend(client.try_clone()?)),
-            Box::new(TcpRecv {
-                s: server.try_clone()?,
-                buf: Vec::new(),
+            Box::new(TcpSend {
+                s: client.try_clone()?,
+                frame: Vec::new(),
             }),
+            Box::new(TcpRecv::new(server.try_clone()?)),
         )),
         down: Some((
-            Box::new(TcpSend(server.try_clone()?)),
-            Box::new(TcpRecv {
-                s: client.try_clone()?,
-                buf: Vec::new(),
+            Box::new(TcpSend {
+                s: server.try_clone()?,
+                frame: Vec::new(),
             }),
+            Box::new(TcpRecv::new(client.try_clone()?)),
         )),
         emulator,
         description,

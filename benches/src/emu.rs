@@ -100,11 +100,6 @@ impl LowLatency {
             .and_then(|mut f| f.write_all(&0i32.to_ne_bytes()).map(|()| f));
         LowLatency(f.ok())
     }
-
-    /// Whether the request was accepted.
-    pub fn active(&self) -> bool {
-        self.0.is_some()
-    }
 }
 
 struct UdpIn {

@@ -5,6 +5,7 @@
 use crate::conn::Transport;
 use crate::report::{Report, fmt_us};
 use crate::spec::{Event, PathSpec};
+use crate::table::{print_rows, verdict};
 use crate::workload::{Outcome, RunSpec, Workload, run};
 use std::io::Write;
 use std::process::ExitCode;
@@ -175,12 +176,7 @@ pub fn suite(json: Option<&std::path::Path>) -> ExitCode {
             cells[0].clone(),
             cells[1].clone(),
             sc.target.map_or("report", |t| t.0).to_string(),
-            match pass {
-                Some(true) => "PASS",
-                Some(false) => "FAIL",
-                None => "info",
-            }
-            .to_string(),
+            verdict(pass).to_string(),
         ]);
     }
     print_rows(
@@ -204,37 +200,5 @@ pub fn suite(json: Option<&std::path::Path>) -> ExitCode {
     } else {
         println!("verdict: all targets met");
         ExitCode::SUCCESS
-    }
-}
-
-/// Prints an aligned table.
-pub fn print_rows(header: &[&str], rows: &[Vec<String>]) {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
-            s += c;
-            if i + 1 < cells.len() {
-                s += &" ".repeat(pad + 2);
-            }
-        }
-        println!("{s}");
-    };
-    line(header.to_vec());
-    println!(
-        "{}",
-        "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
-    );
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
     }
 }

@@ -14,38 +14,56 @@ pub struct Row {
 
 /// Prints the rows as an aligned table with a verdict column.
 pub fn print_table(rows: &[Row]) {
-    let w0 = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.scenario.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let w1 = rows
-        .iter()
-        .map(|r| r.figure.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let w2 = rows
-        .iter()
-        .map(|r| r.target.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+        .map(|r| {
+            vec![
+                r.scenario.clone(),
+                r.figure.clone(),
+                r.target.to_string(),
+                verdict(r.pass).to_string(),
+            ]
+        })
+        .collect();
+    print_rows(&["scenario", "result", "target", "verdict"], &cells);
+}
+
+/// `PASS`, `FAIL`, or `info` when there is no target.
+pub fn verdict(pass: Option<bool>) -> &'static str {
+    match pass {
+        Some(true) => "PASS",
+        Some(false) => "FAIL",
+        None => "info",
+    }
+}
+
+/// Prints an aligned table.
+pub fn print_rows(header: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s += c;
+            if i + 1 < cells.len() {
+                s += &" ".repeat(widths[i] - c.chars().count() + 2);
+            }
+        }
+        println!("{s}");
+    };
+    line(header.to_vec());
     println!(
-        "{:<w0$}  {:<w1$}  {:<w2$}  verdict",
-        "scenario", "result", "target"
+        "{}",
+        "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
     );
-    println!("{}", "-".repeat(w0 + w1 + w2 + 13));
     for r in rows {
-        let verdict = match r.pass {
-            Some(true) => "PASS",
-            Some(false) => "FAIL",
-            None => "info",
-        };
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {verdict}",
-            r.scenario, r.figure, r.target
-        );
+        line(r.iter().map(String::as_str).collect());
     }
 }

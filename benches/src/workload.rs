@@ -370,11 +370,10 @@ fn progress(spec: &RunSpec, epoch: Instant, live: Arc<Live>, running: Arc<Atomic
 
 /// The longest one-way delay over the paths (for drain limits).
 fn max_delay(paths: &[PathSpec]) -> Duration {
-    let from_events = Duration::ZERO;
     paths
         .iter()
         .map(|p| p.delay + p.jitter + p.reorder_delay)
-        .fold(from_events, Duration::max)
+        .fold(Duration::ZERO, Duration::max)
 }
 
 /// Checks the spec, connects and runs it.
