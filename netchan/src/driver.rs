@@ -551,7 +551,8 @@ impl Driver {
             let _ = reply.send(Ok(k));
             return;
         }
-        match self.endpoint.connect_with(now, addr, key) {
+        let local = self.local_addrs[self.socket_for(&addr, &addr)];
+        match self.endpoint.connect_with(now, local, addr, key) {
             Ok(h) => {
                 self.conns.insert(
                     h,
@@ -591,12 +592,14 @@ impl Driver {
                     Ok(r) => {
                         n += 1;
                         self.last_activity = now;
-                        let data = &buf[..r.len.min(buf.len())];
+                        let len = r.len.min(buf.len());
+                        let data = &mut buf[..len];
                         // Coalesced by GRO: datagrams of `segment` bytes, the last
                         // possibly shorter.
-                        let seg = r.segment.unwrap_or(data.len()).max(1);
-                        for d in data.chunks(seg) {
-                            self.endpoint.handle_datagram(now, r.from, d);
+                        let seg = r.segment.unwrap_or(len).max(1);
+                        let local = self.local_addrs[i];
+                        for d in data.chunks_mut(seg) {
+                            self.endpoint.handle_datagram(now, local, r.from, d);
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -613,10 +616,15 @@ impl Driver {
         more
     }
 
-    fn socket_for(&self, dest: &SocketAddr) -> usize {
+    fn socket_for(&self, local: &SocketAddr, dest: &SocketAddr) -> usize {
         self.local_addrs
             .iter()
-            .position(|a| a.is_ipv4() == dest.is_ipv4())
+            .position(|a| a == local)
+            .or_else(|| {
+                self.local_addrs
+                    .iter()
+                    .position(|a| a.is_ipv4() == dest.is_ipv4())
+            })
             .unwrap_or(0)
     }
 
@@ -648,7 +656,7 @@ impl Driver {
             let Some(t) = self.endpoint.poll_transmit(now, &mut buf) else {
                 break;
             };
-            let i = self.socket_for(&t.destination);
+            let i = self.socket_for(&t.local, &t.destination);
             let dgram = &buf[..t.size.min(buf.len())];
             let fits = cur.is_some_and(|(ci, cd, seg, count, short)| {
                 self.gso
@@ -762,8 +770,8 @@ impl Driver {
                         while c.recv_datagram().is_some() {}
                     }
                 }
-                Event::ChannelFinished(_) | Event::ChannelReset { .. } => {}
                 Event::Closed(err) => self.on_closed(now, h, err.to_string()),
+                _ => {}
             }
         }
     }
@@ -1424,7 +1432,8 @@ impl Driver {
             if pending {
                 continue;
             }
-            if let Ok(h) = self.endpoint.connect_with(now, addr, Some(k)) {
+            let local = self.local_addrs[self.socket_for(&addr, &addr)];
+            if let Ok(h) = self.endpoint.connect_with(now, local, addr, Some(k)) {
                 self.conns.insert(
                     h,
                     ConnInfo {

@@ -9,6 +9,14 @@
 //! Reproducibility: everything random derives from one seed. [`seeds`] reads
 //! `NETCHAN_SEED` so a failing seed can be replayed by name:
 //! `NETCHAN_SEED=42 cargo test -p netchan-tests --test adversity`.
+//!
+//! Addresses: each node has a local address (what its endpoint sees as its own) and an
+//! external one (what its peers see; the same unless a NAT is modelled). [`Sim::rebind`]
+//! changes the external address (NAT rebinding): datagrams to the old one are then lost.
+//! Datagrams to an address no node has are counted per address ([`Sim::unrouted`]), so
+//! tests can see what a spoofed victim would have received. [`Sim::intercept`] lets an
+//! attacker on a link copy datagrams and inject them (from any source address) before the
+//! originals arrive.
 
 use crate::link::{Link, LinkConfig};
 use netchan_transport::{ConnectionHandle, Endpoint, EndpointConfig, Event};
@@ -19,13 +27,40 @@ use std::time::{Duration, Instant};
 /// Index of a node in the simulation.
 pub type NodeId = usize;
 
-/// One simulated host: an endpoint and its address.
+/// One simulated host: an endpoint and its addresses.
 #[derive(Debug)]
 pub struct Node {
     /// The sans-IO endpoint.
     pub endpoint: Endpoint,
-    /// Its address as peers see it.
+    /// Its address as peers see it (after any NAT).
     pub addr: SocketAddr,
+    /// Its address as it sees itself (the socket's).
+    pub local: SocketAddr,
+}
+
+/// A datagram an [`Interceptor`] injects: delivered to the link's receiver `after` the
+/// original was sent, claiming to come from `from`.
+#[derive(Debug, Clone)]
+pub struct Injection {
+    /// Delay from the moment the original was sent.
+    pub after: Duration,
+    /// The source address it claims.
+    pub from: SocketAddr,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Sees every datagram sent on a link (at the time it is sent) and returns datagrams to
+/// inject towards the link's receiver.
+pub type Interceptor = Box<dyn FnMut(Duration, &[u8]) -> Vec<Injection>>;
+
+/// Datagrams and bytes sent to one unrouted address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unrouted {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// UDP payload bytes.
+    pub bytes: u64,
 }
 
 /// Why a run stopped without the test's condition being met.
@@ -57,7 +92,6 @@ pub enum Control {
 }
 
 /// The simulator.
-#[derive(Debug)]
 pub struct Sim {
     /// Simulation start.
     pub epoch: Instant,
@@ -71,11 +105,29 @@ pub struct Sim {
     by_addr: HashMap<SocketAddr, NodeId>,
     seed: u64,
     buf: Vec<u8>,
+    interceptors: HashMap<(NodeId, NodeId), Interceptor>,
+    /// Injected datagrams: (due, sequence, to, from, bytes), kept sorted by due time.
+    injected: Vec<(Instant, u64, NodeId, SocketAddr, Vec<u8>)>,
+    injected_seq: u64,
+    unrouted: HashMap<SocketAddr, Unrouted>,
     /// Steps taken so far.
     pub steps: u64,
     /// Datagrams sent to an address no node has.
     pub misrouted: u64,
 }
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("elapsed", &self.elapsed())
+            .field("nodes", &self.nodes.len())
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most datagrams one simulated segmented send carries (the endpoints are told so).
+const SIM_SEGMENTS: usize = 8;
 
 impl Sim {
     /// An empty simulation.
@@ -90,6 +142,10 @@ impl Sim {
             by_addr: HashMap::default(),
             seed,
             buf: Vec::with_capacity(2048),
+            interceptors: HashMap::default(),
+            injected: Vec::new(),
+            injected_seq: 0,
+            unrouted: HashMap::default(),
             steps: 0,
             misrouted: 0,
         }
@@ -99,9 +155,13 @@ impl Sim {
     pub fn add_node(&mut self, config: EndpointConfig) -> NodeId {
         let id = self.nodes.len();
         let addr: SocketAddr = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8 + 1], 4433));
+        let mut endpoint = Endpoint::new(config, self.now);
+        // Exercise segmented transmits everywhere: the sim splits them again.
+        endpoint.set_max_segments(SIM_SEGMENTS);
         self.nodes.push(Node {
-            endpoint: Endpoint::new(config, self.now),
+            endpoint,
             addr,
+            local: addr,
         });
         self.by_addr.insert(addr, id);
         // Distinct, increasing wall clocks (replay protection needs one).
@@ -123,6 +183,55 @@ impl Sim {
         self.set_link(b, a, config);
     }
 
+    /// Changes the address node `n`'s peers see (a NAT rebinding its mapping): datagrams
+    /// from it carry `external` as their source from now on; datagrams still addressed to
+    /// the old external address are unrouted.
+    pub fn rebind(&mut self, n: NodeId, external: SocketAddr) {
+        let old = self.nodes[n].addr;
+        self.by_addr.remove(&old);
+        self.by_addr.insert(external, n);
+        self.nodes[n].addr = external;
+    }
+
+    /// Installs an interceptor on the link from `a` to `b` (see [`Interceptor`]).
+    pub fn intercept(&mut self, a: NodeId, b: NodeId, f: Interceptor) {
+        self.interceptors.insert((a, b), f);
+    }
+
+    /// Takes what node `n` wants to send now, without sending it: (destination, datagram)
+    /// pairs, segmented transmits split.
+    pub fn take_transmits(&mut self, n: NodeId) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        // Bounded like `flush`.
+        for _ in 0..100_000 {
+            let Some(t) = self.nodes[n]
+                .endpoint
+                .poll_transmit(self.now, &mut self.buf)
+            else {
+                break;
+            };
+            let segment = t.segment_size.unwrap_or(t.size).max(1);
+            for d in self.buf[..t.size].chunks(segment) {
+                out.push((t.destination, d.to_vec()));
+            }
+        }
+        out
+    }
+
+    /// Hands node `to` a datagram from `from` now (the caller plays the network).
+    pub fn deliver(&mut self, to: NodeId, from: SocketAddr, datagram: &[u8]) {
+        let (now, local) = (self.now, self.nodes[to].local);
+        let mut d = datagram.to_vec();
+        self.nodes[to]
+            .endpoint
+            .handle_datagram(now, local, from, &mut d);
+    }
+
+    /// What was sent to `addr`, which no node has (a spoofed or abandoned address).
+    pub fn unrouted(&self, addr: SocketAddr) -> Unrouted {
+        self.unrouted.get(&addr).copied().unwrap_or_default()
+    }
+
     /// The link from `a` to `b`, if configured.
     pub fn link(&mut self, a: NodeId, b: NodeId) -> Option<&mut Link> {
         self.links.get_mut(&(a, b))
@@ -135,23 +244,27 @@ impl Sim {
 
     /// Starts a connection from `a` to `b`, pinning `b`'s public key (Noise IK).
     pub fn connect(&mut self, a: NodeId, b: NodeId) -> ConnectionHandle {
-        let to = self.nodes[b].addr;
+        let (local, to) = (self.nodes[a].local, self.nodes[b].addr);
         let key = self.nodes[b].endpoint.public_key();
         let now = self.now;
         self.nodes[a]
             .endpoint
-            .connect_with(now, to, key)
+            .connect_with(now, local, to, key)
             .expect("connect")
     }
 
     /// Starts a connection from `a` to `b` without knowing `b`'s key (Noise XX).
     pub fn connect_unpinned(&mut self, a: NodeId, b: NodeId) -> ConnectionHandle {
-        let to = self.nodes[b].addr;
+        let (local, to) = (self.nodes[a].local, self.nodes[b].addr);
         let now = self.now;
-        self.nodes[a].endpoint.connect(now, to).expect("connect")
+        self.nodes[a]
+            .endpoint
+            .connect(now, local, to)
+            .expect("connect")
     }
 
-    /// Moves every datagram the endpoints want to send into the links.
+    /// Moves every datagram the endpoints want to send into the links (splitting
+    /// segmented transmits into their datagrams).
     fn flush(&mut self) {
         for from in 0..self.nodes.len() {
             // Bounded: an endpoint emits finitely many packets per instant (congestion
@@ -163,25 +276,52 @@ impl Sim {
                 else {
                     break;
                 };
-                let Some(&to) = self.by_addr.get(&t.destination) else {
-                    self.misrouted += 1;
-                    continue;
-                };
-                if !self.links.contains_key(&(from, to)) {
-                    self.set_link(from, to, LinkConfig::default());
+                assert_eq!(
+                    t.local, self.nodes[from].local,
+                    "sent from a foreign address"
+                );
+                let buf = std::mem::take(&mut self.buf);
+                let segment = t.segment_size.unwrap_or(t.size).max(1);
+                for d in buf[..t.size].chunks(segment) {
+                    self.send(from, t.destination, d);
                 }
-                let data = self.buf[..t.size].to_vec();
-                if let Some(link) = self.links.get_mut(&(from, to)) {
-                    link.send(self.now, data);
-                }
+                self.buf = buf;
             }
+        }
+    }
+
+    /// One datagram from node `from` to `destination`.
+    fn send(&mut self, from: NodeId, destination: SocketAddr, d: &[u8]) {
+        let Some(&to) = self.by_addr.get(&destination) else {
+            self.misrouted += 1;
+            let u = self.unrouted.entry(destination).or_default();
+            u.datagrams += 1;
+            u.bytes += d.len() as u64;
+            return;
+        };
+        if !self.links.contains_key(&(from, to)) {
+            self.set_link(from, to, LinkConfig::default());
+        }
+        let elapsed = self.elapsed();
+        if let Some(f) = self.interceptors.get_mut(&(from, to)) {
+            for inj in f(elapsed, d) {
+                let seq = self.injected_seq;
+                self.injected_seq += 1;
+                self.injected
+                    .push((self.now + inj.after, seq, to, inj.from, inj.bytes));
+            }
+            self.injected.sort_by_key(|(t, seq, ..)| (*t, *seq));
+        }
+        if let Some(link) = self.links.get_mut(&(from, to)) {
+            link.send(self.now, d.to_vec());
         }
     }
 
     fn next_event(&self) -> Option<Instant> {
         let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout());
         let deliveries = self.links.values().filter_map(|l| l.next_delivery());
-        timers.chain(deliveries).min()
+        let injected = self.injected.first().map(|(t, ..)| *t);
+        timers.chain(deliveries).chain(injected).min()
     }
 
     /// One step: flush, advance to the next event, deliver and fire timers. Returns
@@ -209,16 +349,27 @@ impl Sim {
             self.link_order = self.links.keys().copied().collect();
             self.link_order.sort_unstable();
         }
+        // Injected datagrams first: an attacker racing the link.
+        let due = self.injected.partition_point(|(t, ..)| *t <= now);
+        for (_, _, to, from, mut d) in self.injected.drain(..due).collect::<Vec<_>>() {
+            let local = self.nodes[to].local;
+            self.nodes[to]
+                .endpoint
+                .handle_datagram(now, local, from, &mut d);
+        }
         for i in 0..self.link_order.len() {
             let (from, to) = self.link_order[i];
             let from_addr = self.nodes[from].addr;
+            let local = self.nodes[to].local;
             // Bounded by the link's in-flight count.
-            while let Some(d) = self
+            while let Some(mut d) = self
                 .links
                 .get_mut(&(from, to))
                 .and_then(|l| l.poll_deliver(now))
             {
-                self.nodes[to].endpoint.handle_datagram(now, from_addr, &d);
+                self.nodes[to]
+                    .endpoint
+                    .handle_datagram(now, local, from_addr, &mut d);
             }
         }
         for n in &mut self.nodes {

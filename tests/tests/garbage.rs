@@ -31,16 +31,19 @@ fn setup() -> (Sim, ConnectionHandle, ConnectionHandle, Vec<Vec<u8>>) {
         let conn = sim.nodes[CLIENT].endpoint.connection(c).unwrap();
         conn.send(ch, &vec![i as u8; 10 + 97 * i as usize]).unwrap();
     }
-    let mut captured = Vec::new();
     let mut buf = Vec::new();
     let now = sim.now;
-    while let Some(t) = sim.nodes[CLIENT].endpoint.poll_transmit(now, &mut buf) {
-        captured.push(buf[..t.size].to_vec());
-    }
+    let mut captured: Vec<Vec<u8>> = sim
+        .take_transmits(CLIENT)
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     // Also capture a real Initial from a fresh dialer.
     let mut dialer =
         netchan_transport::Endpoint::new(endpoint(77, TransportConfig::default()), now);
-    dialer.connect(now, sim.nodes[SERVER].addr).unwrap();
+    dialer
+        .connect(now, sim.nodes[CLIENT].local, sim.nodes[SERVER].addr)
+        .unwrap();
     if let Some(t) = dialer.poll_transmit(now, &mut buf) {
         captured.push(buf[..t.size].to_vec());
     }
@@ -58,7 +61,7 @@ fn feed(sim: &mut Sim, datagrams: &[Vec<u8>]) {
     let client_addr = sim.nodes[CLIENT].addr;
     for (i, d) in datagrams.iter().enumerate() {
         let from = if i % 2 == 0 { attacker() } else { client_addr };
-        sim.nodes[SERVER].endpoint.handle_datagram(now, from, d);
+        sim.deliver(SERVER, from, d);
     }
     // Drain whatever the endpoint wants to send (e.g. ACKs); bounded by the endpoint.
     let mut buf = Vec::new();

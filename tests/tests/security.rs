@@ -36,6 +36,12 @@ fn short_handshake() -> TransportConfig {
     }
 }
 
+/// The listener's address in the single-endpoint tests.
+const SA: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, 2)),
+    4433,
+);
+
 fn addr(i: u32) -> SocketAddr {
     SocketAddr::from((
         [198, 18, (i >> 8) as u8, i as u8],
@@ -82,7 +88,7 @@ impl Net {
             *self.server_sent.entry(t.destination).or_default() += t.size as u64;
             if t.destination == self.ca {
                 self.client
-                    .handle_datagram(self.now, self.sa, &self.buf[..t.size]);
+                    .handle_datagram(self.now, self.ca, self.sa, &mut self.buf[..t.size]);
             }
         }
     }
@@ -90,7 +96,7 @@ impl Net {
     fn round(&mut self) {
         while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
             self.server
-                .handle_datagram(self.now, self.ca, &self.buf[..t.size]);
+                .handle_datagram(self.now, self.sa, self.ca, &mut self.buf[..t.size]);
         }
         self.drain_server();
         while let Some(e) = self.client.poll_event() {
@@ -102,6 +108,18 @@ impl Net {
         self.now += Duration::from_millis(1);
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
+    }
+
+    /// Hands the server a datagram from `from` now.
+    fn deliver_to_server(&mut self, from: SocketAddr, d: &[u8]) {
+        self.server
+            .handle_datagram(self.now, self.sa, from, &mut d.to_vec());
+    }
+
+    /// Hands the client a datagram from the server now.
+    fn deliver_to_client(&mut self, d: &[u8]) {
+        self.client
+            .handle_datagram(self.now, self.ca, self.sa, &mut d.to_vec());
     }
 
     fn run(&mut self, rounds: usize) {
@@ -131,7 +149,9 @@ fn capture_initial(
     to: SocketAddr,
     key: Option<[u8; 32]>,
 ) -> Vec<u8> {
-    client.connect_with(now, to, key).unwrap();
+    client
+        .connect_with(now, "10.1.0.1:5000".parse().unwrap(), to, key)
+        .unwrap();
     let mut buf = Vec::new();
     let t = client.poll_transmit(now, &mut buf).unwrap();
     buf.truncate(t.size);
@@ -175,7 +195,7 @@ fn handshake_rejects_bad_peers() {
         loose(),
     );
     n.client
-        .connect_with(n.now, n.sa, Some(keypair(99).public().0))
+        .connect_with(n.now, n.ca, n.sa, Some(keypair(99).public().0))
         .unwrap();
     n.run(3000);
     assert_eq!(n.client_closed(), Some(ConnectionError::HandshakeTimedOut));
@@ -192,7 +212,7 @@ fn handshake_rejects_bad_peers() {
             config(only_someone_else, 2, short_handshake()),
         );
         let key = pinned.then_some(server_key);
-        n.client.connect_with(n.now, n.sa, key).unwrap();
+        n.client.connect_with(n.now, n.ca, n.sa, key).unwrap();
         n.run(3000);
         assert!(!n.server_connected(), "pinned={pinned}");
         assert!(matches!(
@@ -217,7 +237,7 @@ fn handshake_rejects_bad_peers() {
             ),
         );
         n.client
-            .connect_with(n.now, n.sa, Some(server_key))
+            .connect_with(n.now, n.ca, n.sa, Some(server_key))
             .unwrap();
         n.run(3000);
         assert_eq!(n.client_closed(), Some(ConnectionError::HandshakeTimedOut));
@@ -243,7 +263,7 @@ fn handshake_rejects_bad_peers() {
         ),
     );
     n.client
-        .connect_with(n.now, n.sa, Some(server_key))
+        .connect_with(n.now, n.ca, n.sa, Some(server_key))
         .unwrap();
     n.run(50);
     assert!(n.server_connected());
@@ -277,7 +297,7 @@ fn handshake_rejects_bad_peers() {
     low_order[1..33].copy_from_slice(&[0; 32]); // the ephemeral key: the all-zero point
     forged.push(forge_initial(&initial, &low_order, &server_key));
     for (i, d) in forged.iter().enumerate() {
-        server.handle_datagram(now, addr(i as u32), d);
+        server.handle_datagram(now, SA, addr(i as u32), &mut d.to_vec());
     }
     let stats = server.stats();
     eprintln!(
@@ -294,7 +314,7 @@ fn handshake_rejects_bad_peers() {
         forged.len() as u64
     );
     // The genuine Initial still works afterwards.
-    server.handle_datagram(now, addr(1_000_000), &initial);
+    server.handle_datagram(now, SA, addr(1_000_000), &mut initial.to_vec());
     assert_eq!(server.connection_count(), 1);
 
     // A tampered second message does not break the dialer's handshake: ignored, and the
@@ -304,23 +324,24 @@ fn handshake_rejects_bad_peers() {
         loose(),
     );
     n.client
-        .connect_with(n.now, n.sa, Some(server_key))
+        .connect_with(n.now, n.ca, n.sa, Some(server_key))
         .unwrap();
     while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
-        n.server.handle_datagram(n.now, n.ca, &n.buf[..t.size]);
+        let d = n.buf[..t.size].to_vec();
+        n.deliver_to_server(n.ca, &d);
     }
     let t = n.server.poll_transmit(n.now, &mut n.buf).unwrap();
     let genuine = n.buf[..t.size].to_vec();
     for bit in (21 * 8..genuine.len() * 8).step_by(3) {
         let mut m = genuine.clone();
         m[bit / 8] ^= 1 << (bit % 8);
-        n.client.handle_datagram(n.now, n.sa, &m);
+        n.deliver_to_client(&m);
     }
     assert!(
         n.client.poll_event().is_none(),
         "no session from tampered answers"
     );
-    n.client.handle_datagram(n.now, n.sa, &genuine);
+    n.deliver_to_client(&genuine);
     assert_eq!(
         n.client.poll_event().map(|(_, e)| e),
         Some(Event::Connected)
@@ -346,13 +367,13 @@ fn psk_gated_silence() {
     // A legitimate client connects and exchanges data; we keep its packets for replays.
     let c = n
         .client
-        .connect_with(n.now, n.sa, Some(server_key))
+        .connect_with(n.now, n.ca, n.sa, Some(server_key))
         .unwrap();
     let mut legit = Vec::new();
     let first = {
         let mut b = Vec::new();
         let t = n.client.poll_transmit(n.now, &mut b).unwrap();
-        n.server.handle_datagram(n.now, n.ca, &b[..t.size]);
+        n.deliver_to_server(n.ca, &b[..t.size]);
         b[..t.size].to_vec()
     };
     legit.push(first);
@@ -362,7 +383,8 @@ fn psk_gated_silence() {
         n.client.connection(c).unwrap().send(ch, &[i; 100]).unwrap();
         while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
             legit.push(n.buf[..t.size].to_vec());
-            n.server.handle_datagram(n.now, n.ca, &n.buf[..t.size]);
+            let d = n.buf[..t.size].to_vec();
+            n.deliver_to_server(n.ca, &d);
         }
         n.run(2);
     }
@@ -398,7 +420,7 @@ fn psk_gated_silence() {
     probes.extend(legit.iter().cloned());
     let sent_before = n.server_sent.get(&stranger).copied().unwrap_or(0);
     for p in &probes {
-        n.server.handle_datagram(n.now, stranger, p);
+        n.deliver_to_server(stranger, p);
         n.drain_server();
     }
     n.run(2000); // let every timer fire
@@ -428,7 +450,7 @@ fn bit_flips_rejected() {
     );
     let c = n
         .client
-        .connect_with(n.now, n.sa, Some(server_key))
+        .connect_with(n.now, n.ca, n.sa, Some(server_key))
         .unwrap();
     n.run(10);
     let s = n.server.handles().next().unwrap();
@@ -451,10 +473,10 @@ fn bit_flips_rejected() {
             for bit in 0..pkt.len() * 8 {
                 let mut m = pkt.clone();
                 m[bit / 8] ^= 1 << (bit % 8);
-                n.server.handle_datagram(n.now, n.ca, &m);
+                n.deliver_to_server(n.ca, &m);
             }
             for len in [0, 1, 9, pkt.len() / 2, pkt.len() - 17, pkt.len() - 1] {
-                n.server.handle_datagram(n.now, n.ca, &pkt[..len]);
+                n.deliver_to_server(n.ca, &pkt[..len]);
             }
             flips += pkt.len() as u64 * 8;
             truncations += 6;
@@ -464,7 +486,7 @@ fn bit_flips_rejected() {
                 "a mutation was accepted"
             );
             assert_eq!(before.bytes_delivered, after.bytes_delivered);
-            n.server.handle_datagram(n.now, n.ca, &pkt);
+            n.deliver_to_server(n.ca, &pkt);
             let accepted = n.server.connection(s).unwrap().stats();
             assert_eq!(
                 accepted.packets_received,
@@ -516,7 +538,7 @@ fn amplification_limit() {
     let mut buf = Vec::new();
     for i in 0..3 {
         // The "victim" sends the Initial (and two retransmissions of it).
-        server.handle_datagram(now, victim, &initial);
+        server.handle_datagram(now, SA, victim, &mut initial.to_vec());
         received_from_victim += initial.len() as u64;
         while let Some((h, e)) = server.poll_event() {
             if e == Event::Connected {
@@ -552,7 +574,7 @@ fn amplification_limit() {
             config(NoiseConfig::new(keypair(2)), 2, TransportConfig::default()),
         );
         let key = pinned.then_some(server_key);
-        let c = n.client.connect_with(n.now, n.sa, key).unwrap();
+        let c = n.client.connect_with(n.now, n.ca, n.sa, key).unwrap();
         let (mut inb, mut outb, mut validated) = (0u64, 0u64, false);
         let mut dropped = 0;
         for _ in 0..3000 {
@@ -564,14 +586,15 @@ fn amplification_limit() {
                 let d = n.buf[..t.size].to_vec();
                 validated |= d[0] & 0x20 == 0 || d[0] & 0x0f == LongType::Finish as u8;
                 inb += d.len() as u64;
-                n.server.handle_datagram(n.now, n.ca, &d);
+                n.deliver_to_server(n.ca, &d);
             }
             while let Some(t) = n.server.poll_transmit(n.now, &mut n.buf) {
                 outb += t.size as u64;
                 if !validated {
                     assert!(outb <= 3 * inb, "pinned={pinned}: {outb} > 3 × {inb}");
                 }
-                n.client.handle_datagram(n.now, n.sa, &n.buf[..t.size]);
+                let d = n.buf[..t.size].to_vec();
+                n.deliver_to_client(&d);
             }
             while let Some((h, e)) = n.server.poll_event() {
                 if e == Event::Connected {
@@ -637,11 +660,10 @@ fn handshake_flood_bounded() {
     // 100,000 spoofed initiations over 10 s (10,000/s); the real dialer starts at 2.5 s, mid-way through a load window.
     for _ in 0..10_000_000u64 {
         let due = (sim.elapsed().as_micros() as u64 / 100).min(total);
-        let now = sim.now;
         while injected < due {
             let d = spoofed_initial(&mut rng, &server_key);
             let from = addr(injected as u32 + 1);
-            sim.nodes[SERVER].endpoint.handle_datagram(now, from, &d);
+            sim.deliver(SERVER, from, &d);
             injected += 1;
         }
         peak_conns = peak_conns.max(sim.nodes[SERVER].endpoint.connection_count());

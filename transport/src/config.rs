@@ -1,7 +1,9 @@
 //! Configuration and the transport parameters exchanged in the handshake.
 
+use crate::path::{PathSelectorFactory, SinglePath};
 use crate::recovery::{CongestionControl, RecoveryConfig};
 use crate::wire::{Reader, WireError, write_varint};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Per-connection knobs. Every field has a sensible default; use the setters or struct
@@ -43,6 +45,9 @@ pub struct TransportConfig {
     pub rekey_packets: u64,
     /// Loss recovery and congestion control.
     pub recovery: RecoveryConfig,
+    /// Builds each connection's path selector: which path every packet goes on (default
+    /// [`SinglePath`]; the multipath schedulers plug in here).
+    pub path_selector: Arc<dyn PathSelectorFactory>,
 }
 
 impl Default for TransportConfig {
@@ -63,6 +68,7 @@ impl Default for TransportConfig {
             rekey_interval: Duration::from_secs(120),
             rekey_packets: 1 << 24,
             recovery: RecoveryConfig::default(),
+            path_selector: Arc::new(SinglePath),
         }
     }
 }
@@ -81,6 +87,11 @@ impl TransportConfig {
     /// Sets (or clears) the keepalive interval.
     pub fn keepalive(mut self, d: Option<Duration>) -> Self {
         self.keepalive_interval = d;
+        self
+    }
+    /// Sets the path-selection policy.
+    pub fn path_selector(mut self, factory: Arc<dyn PathSelectorFactory>) -> Self {
+        self.path_selector = factory;
         self
     }
     /// Sets the largest message accepted on a channel.

@@ -2,12 +2,13 @@
 
 use crate::config::TransportConfig;
 use crate::connection::{
-    Accepted, Connection, Event, INITIAL_TRAILER, Transmit, handshake_message, retry_datagram,
+    Accepted, Connection, Event, INITIAL_TRAILER, Origin, Transmit, handshake_message,
+    retry_datagram,
 };
 use crate::crypto::CryptoConfig;
 use crate::crypto::{Secret, gate};
 use crate::error::ConnectError;
-use crate::wire::{ConnectionId, Header, LongType, PacketView};
+use crate::wire::{ConnectionId, Header, LongType};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rustc_hash::FxHashMap as HashMap;
@@ -96,6 +97,9 @@ pub struct EndpointStats {
     pub replays_rejected: u64,
 }
 
+/// A reply sent without connection state: (local address, destination, bytes).
+type Stateless = (SocketAddr, SocketAddr, Vec<u8>);
+
 /// Most queued stateless replies (refusals, Retries); more are dropped.
 const MAX_STATELESS_QUEUE: usize = 64;
 /// Most source addresses the handshake rate limiter tracks (then it starts afresh).
@@ -105,13 +109,19 @@ const MAX_TRACKED_IDENTITIES: usize = 65536;
 /// How often the cookie secret rotates.
 const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 
-/// A set of connections sharing one socket: demultiplexes datagrams by connection ID,
-/// accepts or refuses new connections, and multiplexes their output.
+/// A set of connections sharing a node's sockets: demultiplexes datagrams by connection
+/// ID, accepts or refuses new connections, and multiplexes their output.
 ///
 /// Sans-IO, with the same call pattern as [`Connection`]: feed
 /// [`handle_datagram`](Self::handle_datagram) and [`handle_timeout`](Self::handle_timeout),
 /// then drain [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
 /// until `None`, and sleep until [`poll_timeout`](Self::poll_timeout).
+///
+/// Every datagram in or out names the local address (socket) it belongs to: a caller
+/// with several sockets passes the receiving socket's address to `handle_datagram` and
+/// sends each [`Transmit`] from the socket of [`Transmit::local`]. With
+/// [`set_max_segments`](Self::set_max_segments) above 1, a transmit may hold several
+/// datagrams for one segmented (GSO) send.
 ///
 /// ```
 /// use netchan_transport::identity::Keypair;
@@ -128,17 +138,18 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 /// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), [8; 32]), now);
 /// let (ca, sa) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
 /// // Pinning the server's key selects the one-round-trip Noise IK handshake.
-/// let conn = client.connect_with(now, sa, Some(server_key.0)).unwrap();
+/// let conn = client.connect_with(now, ca, sa, Some(server_key.0)).unwrap();
 /// let ch = client.connection(conn).unwrap().open_channel(b"greetings").unwrap();
 /// client.connection(conn).unwrap().send(ch, b"hello").unwrap();
 /// let mut buf = Vec::new();
 /// let mut got = None;
 /// for _ in 0..100 {
+///     // Datagrams are decrypted in place, so the receiver gets a mutable slice.
 ///     while let Some(t) = client.poll_transmit(now, &mut buf) {
-///         server.handle_datagram(now, ca, &buf[..t.size]);
+///         server.handle_datagram(now, t.destination, t.local, &mut buf[..t.size]);
 ///     }
 ///     while let Some(t) = server.poll_transmit(now, &mut buf) {
-///         client.handle_datagram(now, sa, &buf[..t.size]);
+///         client.handle_datagram(now, t.destination, t.local, &mut buf[..t.size]);
 ///     }
 ///     while let Some((h, ev)) = server.poll_event() {
 ///         if let Event::ChannelReadable(c) = ev {
@@ -162,11 +173,12 @@ pub struct Endpoint {
     /// repeated Initial reaches the connection it created.
     by_initial: HashMap<(SocketAddr, ConnectionId), ConnectionHandle>,
     next_handle: u64,
-    stateless: VecDeque<(SocketAddr, Vec<u8>)>,
+    stateless: VecDeque<Stateless>,
     events: VecDeque<(ConnectionHandle, Event)>,
     order: Vec<ConnectionHandle>,
     cursor: usize,
-    scratch: Vec<u8>,
+    /// Most datagrams one transmit may carry (segmentation offload).
+    max_segments: usize,
     stats: EndpointStats,
     created: Instant,
     wall_clock: Option<(Instant, u64)>,
@@ -209,7 +221,7 @@ impl Endpoint {
             events: VecDeque::new(),
             order: Vec::new(),
             cursor: 0,
-            scratch: Vec::with_capacity(2048),
+            max_segments: 1,
             stats: EndpointStats::default(),
         }
     }
@@ -222,6 +234,13 @@ impl Endpoint {
     /// Whether incoming connections are accepted.
     pub fn set_accept_incoming(&mut self, accept: bool) {
         self.config.accept_incoming = accept;
+    }
+
+    /// Lets [`poll_transmit`](Self::poll_transmit) put up to `n` datagrams of one path
+    /// in one transmit (default 1): for callers that can send them with one segmented
+    /// (UDP GSO) system call.
+    pub fn set_max_segments(&mut self, n: usize) {
+        self.max_segments = n.max(1);
     }
 
     /// Counters.
@@ -271,40 +290,47 @@ impl Endpoint {
         h
     }
 
-    /// Starts a connection to `remote` whose static key is unknown (the XX pattern: the
-    /// listener's identity is learned, not checked, and is available afterwards from
-    /// [`Connection::peer_identity`]).
+    /// Starts a connection from local address `local` to `remote` whose static key is
+    /// unknown (the XX pattern: the listener's identity is learned, not checked, and is
+    /// available afterwards from [`Connection::peer_identity`]).
     pub fn connect(
         &mut self,
         now: Instant,
+        local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnectionHandle, ConnectError> {
-        self.connect_with(now, remote, None)
+        self.connect_with(now, local, remote, None)
     }
 
-    /// Starts a connection to `remote`, optionally pinning its static public key (the IK
-    /// pattern: one round trip, and the handshake fails unless the listener holds that key).
+    /// Starts a connection from `local` to `remote`, optionally pinning its static public
+    /// key (the IK pattern: one round trip, and the handshake fails unless the listener
+    /// holds that key).
     pub fn connect_with(
         &mut self,
         now: Instant,
+        local: SocketAddr,
         remote: SocketAddr,
         peer_key: Option<[u8; 32]>,
     ) -> Result<ConnectionHandle, ConnectError> {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
-        let local = self.fresh_cid();
+        let local_cid = self.fresh_cid();
         let initial = ConnectionId(self.rng.next_u64().to_be_bytes());
         let seed = self.seed32();
+        let origin = Origin {
+            local,
+            remote,
+            seed: self.seed32(),
+        };
         let unix_ms = self.unix_ms(now);
         let conn = Connection::connect(
             self.config.transport.clone(),
             &*self.config.crypto,
             seed,
             peer_key,
-            local,
-            initial,
-            remote,
+            (local_cid, initial),
+            origin,
             now,
             unix_ms,
         )
@@ -329,52 +355,48 @@ impl Endpoint {
         t
     }
 
-    /// Handles one received datagram from `remote`. Anything malformed or unauthentic is
-    /// dropped (and counted); nothing from the network can make this panic.
-    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
+    /// Handles one datagram received on local address `local` from `remote`. It is
+    /// decrypted in place, so `datagram` is left garbled. Anything malformed or
+    /// unauthentic is dropped (and counted); nothing from the network can make this panic.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &mut [u8],
+    ) {
         self.stats.datagrams_received += 1;
-        let view = match PacketView::new_checked(datagram) {
-            Ok(v) => v,
-            Err(_) => {
-                self.stats.datagrams_dropped += 1;
-                return;
-            }
+        let Ok((header, header_len)) = Header::parse(datagram) else {
+            self.stats.datagrams_dropped += 1;
+            return;
         };
-        match *view.header() {
-            Header::Short(hdr) => {
-                let Some(&h) = self.by_cid.get(&hdr.dcid) else {
-                    self.stats.datagrams_dropped += 1;
-                    return;
-                };
-                let header_len = view.header_bytes().len();
-                self.scratch.clear();
-                self.scratch.extend_from_slice(datagram);
-                if let Some(c) = self.conns.get_mut(&h) {
-                    c.handle_short(now, remote, &hdr, &mut self.scratch, header_len);
-                }
+        if let Header::Long(hdr) = header
+            && hdr.ty == LongType::Initial
+        {
+            self.handle_initial(now, (local, remote), &hdr, datagram, header_len);
+            return;
+        }
+        let Some(&h) = self.by_cid.get(&header.dcid()) else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
+        match header {
+            Header::Short(hdr) => c.handle_short(now, (local, remote), &hdr, datagram, header_len),
+            Header::Long(hdr) => {
+                let size = datagram.len();
+                let payload = datagram.get(header_len..).unwrap_or_default();
+                c.handle_long(now, &hdr, payload, size);
             }
-            Header::Long(hdr) => match hdr.ty {
-                LongType::Initial => {
-                    let header_len = view.header_bytes().len();
-                    self.handle_initial(now, remote, &hdr, datagram, header_len);
-                }
-                LongType::Handshake | LongType::Finish | LongType::Retry => {
-                    let Some(&h) = self.by_cid.get(&hdr.dcid) else {
-                        self.stats.datagrams_dropped += 1;
-                        return;
-                    };
-                    if let Some(c) = self.conns.get_mut(&h) {
-                        c.handle_long(now, &hdr, view.payload(), datagram.len());
-                    }
-                }
-            },
         }
     }
 
     fn handle_initial(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
+        (local, remote): (SocketAddr, SocketAddr),
         hdr: &crate::wire::LongHeader,
         datagram: &[u8],
         header_len: usize,
@@ -407,7 +429,7 @@ impl Endpoint {
             let cookie = gate::cookie(&self.cookie_secret.0, remote);
             if self.stateless.len() < MAX_STATELESS_QUEUE {
                 self.stateless
-                    .push_back((remote, retry_datagram(hdr, datagram, &cookie)));
+                    .push_back((local, remote, retry_datagram(hdr, datagram, &cookie)));
             }
             return;
         }
@@ -422,16 +444,20 @@ impl Endpoint {
         self.handshakes_this_window += 1;
         let refuse =
             !self.config.accept_incoming || self.conns.len() >= self.config.max_connections;
-        let local = self.fresh_cid();
+        let local_cid = self.fresh_cid();
         let seed = self.seed32();
+        let origin = Origin {
+            local,
+            remote,
+            seed: self.seed32(),
+        };
         let result = Connection::accept(
             self.config.transport.clone(),
             &*self.config.crypto,
             seed,
-            local,
-            hdr,
-            msg1,
-            remote,
+            local_cid,
+            (hdr, msg1),
+            origin,
             now,
             size,
             refuse,
@@ -441,7 +467,7 @@ impl Endpoint {
             Ok(Accepted::Refused(reply)) => {
                 self.stats.refused += 1;
                 if self.stateless.len() < MAX_STATELESS_QUEUE {
-                    self.stateless.push_back((remote, reply));
+                    self.stateless.push_back((local, remote, reply));
                 }
             }
             Ok(Accepted::Connection(conn)) => {
@@ -527,24 +553,28 @@ impl Endpoint {
         self.peak_sources
     }
 
-    /// Writes the next datagram to send into `buf`.
+    /// Writes the next datagrams to send into `buf`: one, or up to the
+    /// [`set_max_segments`](Self::set_max_segments) limit of one path for a segmented send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if let Some((dest, bytes)) = self.stateless.pop_front() {
+        if let Some((local, dest, bytes)) = self.stateless.pop_front() {
             buf.clear();
             buf.extend_from_slice(&bytes);
             return Some(Transmit {
                 destination: dest,
+                local,
                 path_id: 0,
                 size: bytes.len(),
+                segment_size: None,
             });
         }
+        let max_segments = self.max_segments;
         let n = self.order.len();
         // Bounded: each connection is asked at most once per call.
         for i in 0..n {
             let idx = (self.cursor + i) % n;
             let h = self.order[idx];
             if let Some(c) = self.conns.get_mut(&h)
-                && let Some(t) = c.poll_transmit(now, buf)
+                && let Some(t) = c.poll_transmit(now, max_segments, buf)
             {
                 self.cursor = (idx + 1) % n;
                 return Some(t);

@@ -122,6 +122,15 @@ fn decode_text(s: &[u8], out: &mut [u8; 32]) -> Result<(), KeyError> {
     }
 }
 
+impl PublicKey {
+    /// The first 8 characters of the text form: enough to tell peers apart in logs.
+    pub fn short(&self) -> String {
+        let mut s = self.to_string();
+        s.truncate(8);
+        s
+    }
+}
+
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; KEY_TEXT_LEN];

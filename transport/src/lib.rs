@@ -10,6 +10,7 @@
 
 pub mod identity;
 pub mod noise;
+pub mod path;
 pub mod ranges;
 pub mod recovery;
 pub mod replay;
@@ -24,6 +25,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod timer;
 
 pub use channel::ChannelId;
 pub use config::{TransportConfig, TransportParams};
@@ -34,4 +36,5 @@ pub use crypto::{
 };
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
 pub use error::{ConnectError, ConnectionError, OpenError, SendError, TransportErrorCode};
+pub use path::{PathEvent, PathSelector, PathSelectorFactory, PathStats, PathStatus, PathView};
 pub use recovery::CongestionControl;

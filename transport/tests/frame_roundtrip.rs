@@ -156,6 +156,17 @@ fn fixed_vectors() -> Vec<(Frame<'static>, Vec<u8>)> {
             },
             vec![0x0b, 0x01, 0xbf, 0xff, 0xff, 0xff],
         ),
+        // 0x0c PATH_CHALLENGE, 0x0d PATH_RESPONSE: 8 raw bytes.
+        (
+            Frame::PathChallenge {
+                data: [1, 2, 3, 4, 5, 6, 7, 8],
+            },
+            vec![0x0c, 1, 2, 3, 4, 5, 6, 7, 8],
+        ),
+        (
+            Frame::PathResponse { data: [0xff; 8] },
+            vec![0x0d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
     ]
 }
 
@@ -163,7 +174,7 @@ fn fixed_vectors() -> Vec<(Frame<'static>, Vec<u8>)> {
 fn frame_roundtrip_fixed_vectors() {
     let vectors = fixed_vectors();
     // Every frame type is covered.
-    for code in 0..=0x0bu64 {
+    for code in 0..=0x0du64 {
         let ty = FrameType::from_code(code).expect("known frame type");
         assert!(
             vectors.iter().any(|(f, _)| f.frame_type() == ty),
@@ -234,7 +245,7 @@ fn frame_fixed_vectors_truncated() {
 #[test]
 fn frame_decode_rejections() {
     let cases: &[(&[u8], WireError)] = &[
-        (&[0x0c], WireError::UnknownFrameType(0x0c)),
+        (&[0x0e], WireError::UnknownFrameType(0x0e)),
         (&[0x40, 0x80], WireError::UnknownFrameType(0x80)),
         (&[0x40, 0x01], WireError::NonMinimalVarint),
         (&[0x01 | 0x40, 0x01], WireError::UnknownFrameType(0x101)),
@@ -319,6 +330,8 @@ enum OwnedFrame {
     ConnectionClose(u64, Vec<u8>),
     DataBlocked(u64),
     ChannelBlocked(u64, u64),
+    PathChallenge([u8; 8]),
+    PathResponse([u8; 8]),
 }
 
 impl OwnedFrame {
@@ -360,6 +373,8 @@ impl OwnedFrame {
                 channel: *channel,
                 limit: *limit,
             },
+            OwnedFrame::PathChallenge(data) => Frame::PathChallenge { data: *data },
+            OwnedFrame::PathResponse(data) => Frame::PathResponse { data: *data },
         }
     }
 
@@ -469,6 +484,8 @@ fn arb_frame() -> impl Strategy<Value = OwnedFrame> {
             .prop_map(|(e, r)| OwnedFrame::ConnectionClose(e, r)),
         arb_varint().prop_map(OwnedFrame::DataBlocked),
         (arb_varint(), arb_varint()).prop_map(|(c, l)| OwnedFrame::ChannelBlocked(c, l)),
+        any::<[u8; 8]>().prop_map(OwnedFrame::PathChallenge),
+        any::<[u8; 8]>().prop_map(OwnedFrame::PathResponse),
     ]
 }
 
@@ -562,7 +579,7 @@ fn varint_with_len(v: u64, class: u32) -> Vec<u8> {
 /// non-minimal), or a few raw bytes.
 fn arb_token() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        3 => (0..=0x0cu8).prop_map(|t| vec![t]),
+        3 => (0..=0x0eu8).prop_map(|t| vec![t]),
         4 => (arb_varint(), prop_oneof![4 => Just(0u32), 1 => 0..4u32])
             .prop_map(|(v, class)| varint_with_len(v, class)),
         1 => (0..8u64).prop_map(|v| vec![v as u8]),
@@ -577,7 +594,7 @@ fn arb_garbage() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(arb_token(), 0..48).prop_map(|t| t.concat()),
         prop::collection::vec(any::<u8>(), 0..512),
-        prop::collection::vec(prop_oneof![0..=0x0cu8, any::<u8>()], 0..512),
+        prop::collection::vec(prop_oneof![0..=0x0eu8, any::<u8>()], 0..512),
         (
             prop::collection::vec(arb_frame(), 1..6),
             prop::collection::vec((any::<Index>(), any::<u8>()), 0..4),

@@ -19,6 +19,57 @@ pub(crate) const INITIAL_TRAILER: usize = 2 * gate::MAC_LEN;
 /// Most Retries a dialer follows.
 const MAX_RETRIES: u8 = 3;
 
+/// Handshake-phase state of a connection (what is resent, and the dialer's Initial).
+#[derive(Debug)]
+pub(crate) struct HandshakeData {
+    /// Initiator: the Initial datagram; responder: the Handshake datagram (for resends).
+    pub(super) datagram: Vec<u8>,
+    /// The datagram must be (re)sent.
+    pub(super) resend: bool,
+    pub(super) backoff: Duration,
+    pub(super) deadline: Instant,
+    /// Dialer: the Initial up to its MACs, the mac1 key, the cookie from a Retry.
+    pub(super) initial_body: Vec<u8>,
+    pub(super) initial_dcid: ConnectionId,
+    pub(super) mac1_key: crate::crypto::Secret<[u8; 32]>,
+    pub(super) cookie: Option<[u8; 16]>,
+    pub(super) retries: u8,
+    /// Our encoded transport parameters (XX sends them in message 3).
+    pub(super) local_params_payload: Vec<u8>,
+}
+
+impl HandshakeData {
+    pub(super) fn new(config: &TransportConfig, initial_dcid: ConnectionId, now: Instant) -> Self {
+        HandshakeData {
+            datagram: Vec::new(),
+            resend: false,
+            backoff: config.recovery.initial_rtt * 3,
+            deadline: now + config.handshake_timeout,
+            initial_body: Vec::new(),
+            initial_dcid,
+            mac1_key: crate::crypto::Secret([0; 32]),
+            cookie: None,
+            retries: 0,
+            local_params_payload: Vec::new(),
+        }
+    }
+
+    /// Whether a handshake datagram is still kept for resending.
+    pub(super) fn in_progress(&self) -> bool {
+        !self.datagram.is_empty()
+    }
+
+    /// The last handshake datagram, if it must be (re)sent now.
+    pub(super) fn due(&self) -> Option<&[u8]> {
+        (self.resend && !self.datagram.is_empty()).then_some(&self.datagram[..])
+    }
+
+    fn done(&mut self) {
+        self.datagram = Vec::new();
+        self.resend = false;
+    }
+}
+
 /// The prologue binding an Initial's header fields into the handshake.
 pub(crate) fn prologue(dcid: &ConnectionId, scid: &ConnectionId) -> Vec<u8> {
     let mut p = b"netchan/1".to_vec();
@@ -66,9 +117,8 @@ impl Connection {
         crypto: &dyn CryptoConfig,
         seed: [u8; 32],
         peer_key: Option<[u8; 32]>,
-        local_cid: ConnectionId,
-        initial_dcid: ConnectionId,
-        remote: SocketAddr,
+        (local_cid, initial_dcid): (ConnectionId, ConnectionId),
+        origin: Origin,
         now: Instant,
         unix_ms: u64,
     ) -> Result<Self, CryptoError> {
@@ -87,32 +137,47 @@ impl Connection {
         let mut conn = Connection::new(
             Side::Initiator,
             config,
-            local_cid,
-            initial_dcid,
-            remote,
+            (local_cid, initial_dcid),
+            origin,
             session,
             now,
         );
-        conn.local_params_payload = p;
-        conn.initial_dcid = initial_dcid;
-        conn.mac1_key = crate::crypto::Secret(crypto.initiator_mac1_key(peer_key.as_ref()));
-        conn.initial_body = body;
+        let hs = &mut conn.hs;
+        hs.local_params_payload = p;
+        hs.mac1_key = crate::crypto::Secret(crypto.initiator_mac1_key(peer_key.as_ref()));
+        hs.initial_body = body;
+        hs.resend = true;
         conn.rebuild_initial();
-        conn.handshake_resend = true;
-        conn.handshake_retx_at = Some(now + conn.handshake_backoff);
+        conn.timers
+            .set(ConnTimer::Handshake, Some(now + conn.hs.backoff));
         Ok(conn)
     }
 
     /// The Initial datagram: body, mac1, and mac2 (zeros without a cookie).
     fn rebuild_initial(&mut self) {
-        let mut d = self.initial_body.clone();
-        let mac1 = gate::mac(&self.mac1_key.0, &d);
+        let hs = &mut self.hs;
+        let mut d = hs.initial_body.clone();
+        let mac1 = gate::mac(&hs.mac1_key.0, &d);
         d.extend_from_slice(&mac1);
-        let mac2 = self
+        let mac2 = hs
             .cookie
             .map_or([0u8; gate::MAC_LEN], |c| gate::mac2(&c, &d));
         d.extend_from_slice(&mac2);
-        self.handshake_datagram = d;
+        hs.datagram = d;
+    }
+
+    /// The dialer's handshake retransmission timer fired; false when it gave up.
+    pub(super) fn on_handshake_timer(&mut self, now: Instant) -> bool {
+        if now >= self.hs.deadline {
+            self.close.reason = Some(ConnectionError::HandshakeTimedOut);
+            self.finish_closed();
+            return false;
+        }
+        self.hs.resend = true;
+        self.hs.backoff = (self.hs.backoff * 2).min(Duration::from_secs(1));
+        self.timers
+            .set(ConnTimer::Handshake, Some(now + self.hs.backoff));
+        true
     }
 
     /// Creates the listener side from a first message (already past the gates).
@@ -122,9 +187,8 @@ impl Connection {
         crypto: &dyn CryptoConfig,
         seed: [u8; 32],
         local_cid: ConnectionId,
-        hdr: &LongHeader,
-        msg1: &[u8],
-        remote: SocketAddr,
+        (hdr, msg1): (&LongHeader, &[u8]),
+        origin: Origin,
         now: Instant,
         initial_size: usize,
         refuse: bool,
@@ -153,15 +217,14 @@ impl Connection {
         let mut conn = Connection::new(
             Side::Responder,
             config,
-            local_cid,
-            hdr.scid,
-            remote,
+            (local_cid, hdr.scid),
+            origin,
             session,
             now,
         );
-        conn.unvalidated_recv = initial_size as u64;
-        conn.handshake_datagram = datagram;
-        conn.handshake_resend = true;
+        conn.paths[0].budget.on_received(initial_size);
+        conn.hs.datagram = datagram;
+        conn.hs.resend = true;
         if let Some(peer) = peer {
             conn.apply_peer_params(peer);
         }
@@ -177,11 +240,11 @@ impl Connection {
     }
 
     fn apply_peer_params(&mut self, p: TransportParams) {
-        self.peer_max_data = p.initial_max_data;
-        self.path.mds = self
-            .path
-            .mds
-            .min(p.max_datagram_size.min(u64::from(u16::MAX)) as u16);
+        self.flow.peer_max_data = p.initial_max_data;
+        let peer_mds = p.max_datagram_size.min(u64::from(u16::MAX)) as u16;
+        for path in &mut self.paths {
+            path.mds = path.mds.min(peer_mds);
+        }
         for ch in self.channels.values_mut() {
             ch.send.max_data = ch.send.max_data.max(p.initial_max_channel_data);
         }
@@ -199,8 +262,18 @@ impl Connection {
         self.peer_identity = hs.peer_identity();
         self.protection = Some(hs.into_protection()?);
         self.state = State::Established;
-        self.last_key_update = now;
+        self.keys.last_update = now;
         self.reset_idle(now);
+        self.arm_keepalive(now);
+        let path = &self.paths[0];
+        tracing::info!(
+            peer = %self.peer_label(),
+            side = ?self.side,
+            path = path.id,
+            local = %path.local,
+            remote = %path.remote,
+            "connection established"
+        );
         self.events.push_back(Event::Connected);
         Ok(())
     }
@@ -208,11 +281,11 @@ impl Connection {
     /// A repeated Initial reached the listener: answer again, within the amplification
     /// budget, which the Initial's bytes extend.
     pub(crate) fn on_repeated_initial(&mut self, size: usize) {
-        if self.side == Side::Responder && !self.validated {
-            self.unvalidated_recv += size as u64;
-        }
-        if self.side == Side::Responder && !self.handshake_datagram.is_empty() {
-            self.handshake_resend = true;
+        if self.side == Side::Responder {
+            self.paths[0].budget.on_received(size);
+            if self.hs.in_progress() {
+                self.hs.resend = true;
+            }
         }
     }
 
@@ -233,7 +306,8 @@ impl Connection {
     }
 
     fn fail_handshake(&mut self, why: ConnectionError) {
-        self.closed_reason = Some(why);
+        tracing::info!(side = ?self.side, reason = %why, "handshake failed");
+        self.close.reason = Some(why);
         self.finish_closed();
     }
 
@@ -273,9 +347,8 @@ impl Connection {
         self.stats.bytes_received += payload.len() as u64;
         self.remote_cid = hdr.scid;
         self.apply_peer_params(peer);
-        self.handshake_datagram = Vec::new();
-        self.handshake_resend = false;
-        self.handshake_retx_at = None;
+        self.hs.done();
+        self.timers.stop(ConnTimer::Handshake);
         if self.handshake.as_ref().is_some_and(|h| h.is_my_turn()) {
             // XX: the third message carries our parameters; resend it until the listener
             // answers with a protected packet.
@@ -283,16 +356,17 @@ impl Connection {
             let written = self
                 .handshake
                 .as_mut()
-                .map(|h| h.write_message(&self.local_params_payload, &mut msg3));
+                .map(|h| h.write_message(&self.hs.local_params_payload, &mut msg3));
             if !matches!(written, Some(Ok(()))) {
                 self.fail_handshake(ConnectionError::HandshakeFailed);
                 return;
             }
-            self.handshake_datagram =
+            self.hs.datagram =
                 long_datagram(LongType::Finish, self.remote_cid, self.local_cid, &msg3);
-            self.handshake_resend = true;
-            self.handshake_backoff = self.config.recovery.initial_rtt * 3;
-            self.handshake_retx_at = Some(now + self.handshake_backoff);
+            self.hs.resend = true;
+            self.hs.backoff = self.config.recovery.initial_rtt * 3;
+            self.timers
+                .set(ConnTimer::Handshake, Some(now + self.hs.backoff));
         }
         if self.complete_handshake(now).is_err() {
             self.fail_handshake(ConnectionError::HandshakeFailed);
@@ -307,9 +381,7 @@ impl Connection {
         if self.state != State::Handshaking {
             return;
         }
-        if !self.validated {
-            self.unvalidated_recv += size as u64;
-        }
+        self.paths[0].budget.on_received(size);
         let Some(msg3) = handshake_message(payload) else {
             return;
         };
@@ -336,9 +408,8 @@ impl Connection {
                 return;
             }
         }
-        self.validated = true; // message 3 is authenticated and came from the address
-        self.handshake_datagram = Vec::new();
-        self.handshake_resend = false;
+        self.paths[0].confirm(); // message 3 is authenticated and came from the address
+        self.hs.done();
         if self.complete_handshake(now).is_err() {
             self.fail_handshake(ConnectionError::HandshakeFailed);
             return;
@@ -348,14 +419,14 @@ impl Connection {
 
     fn on_retry(&mut self, now: Instant, hdr: &LongHeader, payload: &[u8]) {
         if self.state != State::Handshaking
-            || self.retries >= MAX_RETRIES
-            || hdr.scid != self.initial_dcid
+            || self.hs.retries >= MAX_RETRIES
+            || hdr.scid != self.hs.initial_dcid
             || payload.len() != 2 * gate::MAC_LEN
         {
             return;
         }
-        let d = &self.initial_body;
-        let mac1 = gate::mac(&self.mac1_key.0, d);
+        let d = &self.hs.initial_body;
+        let mac1 = gate::mac(&self.hs.mac1_key.0, d);
         let (cookie, tag) = payload.split_at(gate::MAC_LEN);
         let mut covered = Vec::with_capacity(21 + gate::MAC_LEN);
         Header::Long(*hdr).emit(&mut covered);
@@ -365,32 +436,23 @@ impl Connection {
         }
         let mut c = [0u8; gate::MAC_LEN];
         c.copy_from_slice(cookie);
-        self.cookie = Some(c);
-        self.retries += 1;
+        self.hs.cookie = Some(c);
+        self.hs.retries += 1;
         self.rebuild_initial();
-        self.handshake_resend = true;
-        self.handshake_retx_at = Some(now + self.handshake_backoff);
+        self.hs.resend = true;
+        self.timers
+            .set(ConnTimer::Handshake, Some(now + self.hs.backoff));
     }
 
-    /// The listener saw the dialer's address confirmed (an authenticated packet from it).
+    /// An authenticated packet arrived on path 0 from its address: the handshake is over
+    /// for both sides (XX dialer: the listener has message 3), and a listener knows the
+    /// dialer's address is real.
     pub(crate) fn on_peer_confirmed(&mut self) {
-        self.validated = true;
-        if self.side == Side::Initiator && !self.handshake_datagram.is_empty() {
-            // XX: the listener has our third message.
-            self.handshake_datagram = Vec::new();
-            self.handshake_resend = false;
-            self.handshake_retx_at = None;
+        self.paths[0].confirm();
+        if self.hs.in_progress() {
+            self.hs.done();
+            self.timers.stop(ConnTimer::Handshake);
         }
-        if self.side == Side::Responder {
-            self.handshake_datagram = Vec::new();
-            self.handshake_resend = false;
-        }
-    }
-
-    /// Whether sending `bytes` more now would break the 3× anti-amplification limit.
-    pub(crate) fn amplification_blocked(&self, bytes: usize) -> bool {
-        !self.validated
-            && self.unvalidated_sent + bytes as u64 > self.unvalidated_recv.saturating_mul(3)
     }
 }
 

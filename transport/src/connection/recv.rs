@@ -1,27 +1,28 @@
 //! Incoming packets and frames.
 
 use super::*;
-use crate::channel::RecvError;
-use crate::wire::{Frame, Frames, ShortHeader};
+use crate::channel::{ChannelId, RecvError};
+use crate::path::PathStatus;
+use crate::wire::{AckFrame, Frame, Frames, ShortHeader};
 
 impl Connection {
-    /// Handles a short-header packet: `packet` is the whole datagram (mutable for in-place
-    /// decryption), `header_len` the length of its header.
+    /// Handles a short-header packet that arrived on `(local, remote)`: `packet` is the
+    /// whole datagram, decrypted in place; `header_len` the length of its header.
     pub(crate) fn handle_short(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
+        (local, remote): (SocketAddr, SocketAddr),
         hdr: &ShortHeader,
         packet: &mut [u8],
         header_len: usize,
     ) {
-        if hdr.path_id != self.path.id {
-            return; // unknown path: multipath is not negotiated yet
-        }
+        let Some(i) = self.path_index(hdr.path_id) else {
+            return; // unknown path: multipath is not negotiated
+        };
         let pn = hdr.packet_number;
         // Cheap checks before decryption: the replay window, then our ACK floor.
-        let rx = &self.path.rx;
-        if !self.replay.check(pn) || pn < rx.floor || rx.received.contains(pn) {
+        let path = &self.paths[i];
+        if !path.replay.check(pn) || !path.rx.is_new(pn) {
             self.stats.duplicate_packets += 1;
             return;
         }
@@ -33,29 +34,37 @@ impl Connection {
         let Ok(len) = protection.open(hdr.path_id, pn, hdr.key_phase, header, body) else {
             self.stats.auth_failures += 1;
             if protection.auth_failures() >= crate::crypto::INTEGRITY_LIMIT {
-                self.closed_reason = Some(ConnectionError::IntegrityLimit);
+                self.close.reason = Some(ConnectionError::IntegrityLimit);
                 self.finish_closed();
             }
             return;
         };
         // The tag verified: only now may the window move.
-        self.replay.update(pn);
-        if !self.validated || !self.handshake_datagram.is_empty() {
+        self.paths[i].replay.update(pn);
+        let on_path = self.paths[i].is(local, remote);
+        if on_path
+            && i == 0
+            && (self.paths[0].status == PathStatus::Validating || self.hs.in_progress())
+        {
             self.on_peer_confirmed();
         }
         if matches!(self.state, State::Draining | State::Closed) {
             return;
         }
         if self.state == State::Closing {
-            if self.close_resends < MAX_CLOSE_RESENDS {
-                self.close_pending = true;
+            if self.close.resends < MAX_CLOSE_RESENDS {
+                self.close.pending = true;
             }
             return;
         }
         let plain = &body[..len];
-        match self.process_frames(now, plain) {
-            Ok(eliciting) => {
-                self.on_packet_received(now, remote, pn, eliciting, size);
+        let largest = self.paths[i].rx.largest.is_none_or(|(l, _)| pn > l);
+        match self.process_frames(now, i, (local, remote), plain) {
+            Ok(kind) => {
+                if !on_path {
+                    self.on_packet_from_new_address(now, i, (local, remote), size, largest, kind);
+                }
+                self.on_packet_received(now, i, pn, kind.eliciting, size);
             }
             Err(FrameOutcome::Drop) => {}
             Err(FrameOutcome::Close(code, reason)) => self.protocol_error(now, code, reason),
@@ -65,35 +74,25 @@ impl Connection {
     fn on_packet_received(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
+        i: usize,
         pn: u64,
         eliciting: bool,
         size: usize,
     ) {
         self.stats.packets_received += 1;
         self.stats.bytes_received += size as u64;
-        let rx = &mut self.path.rx;
-        let in_order = rx.largest.is_none_or(|(l, _)| pn == l + 1);
-        rx.received.insert(pn..pn + 1);
-        if rx.received.range_count() > MAX_RX_RANGES
-            && let Some(r) = rx.received.pop_first()
-        {
-            rx.floor = rx.floor.max(r.end);
-        }
-        if rx.largest.is_none_or(|(l, _)| pn > l) {
-            rx.largest = Some((pn, now));
-            if remote != self.path.remote {
-                // The peer's address changed (NAT rebinding): follow the newest packet.
-                self.path.remote = remote;
-            }
-        }
-        rx.ack_needed = true;
+        let ack_frequency = self.config.ack_frequency;
+        let max_ack_delay = self.config.max_ack_delay;
+        let path = &mut self.paths[i];
+        path.counters.packets_received += 1;
+        path.counters.bytes_received += size as u64;
+        let in_order = path.rx.record(pn, now);
         if eliciting {
-            rx.eliciting_unacked += 1;
-            if !in_order || rx.eliciting_unacked >= self.config.ack_frequency {
-                rx.ack_now = true;
-            } else if rx.ack_due.is_none() {
-                rx.ack_due = Some(now + self.config.max_ack_delay);
+            path.rx.eliciting_unacked += 1;
+            if !in_order || path.rx.eliciting_unacked >= ack_frequency {
+                path.rx.ack_now = true;
+            } else if path.timers.get(PathTimer::Ack).is_none() {
+                path.timers.set(PathTimer::Ack, Some(now + max_ack_delay));
             }
         }
         self.sent_eliciting_since_rx = false;
@@ -102,52 +101,78 @@ impl Connection {
         }
     }
 
-    /// Applies every frame of a packet. `Ok(ack_eliciting)`, or how to react to a bad one.
-    fn process_frames(&mut self, now: Instant, plain: &[u8]) -> Result<bool, FrameOutcome> {
-        let mut eliciting = false;
+    /// Applies every frame of a packet that arrived on path `i` from `addr`: what kind of
+    /// packet it was, or how to react to a bad one.
+    fn process_frames(
+        &mut self,
+        now: Instant,
+        i: usize,
+        addr: (SocketAddr, SocketAddr),
+        plain: &[u8],
+    ) -> Result<PacketKind, FrameOutcome> {
+        let mut kind = PacketKind {
+            eliciting: false,
+            probing: true,
+            challenge: None,
+        };
         // Bounded: every frame consumes at least one byte of `plain`.
         for frame in Frames::new(plain) {
             let frame = frame.map_err(|_| {
                 FrameOutcome::Close(TransportErrorCode::FrameEncoding, "malformed frame")
             })?;
-            eliciting |= frame.is_ack_eliciting();
-            self.process_frame(now, frame)?;
+            kind.eliciting |= frame.is_ack_eliciting();
+            kind.probing &= frame.is_probing();
+            match frame {
+                Frame::PathChallenge { data } => kind.challenge = Some(data),
+                Frame::PathResponse { data } => self.on_path_response(now, addr, &data),
+                frame => self.process_frame(now, frame)?,
+            }
             if self.state != State::Established {
                 break;
             }
         }
-        Ok(eliciting)
+        if let Some(data) = kind.challenge
+            && self.paths[i].is(addr.0, addr.1)
+        {
+            self.paths[i].response = Some(data); // answered on the path itself
+        }
+        Ok(kind)
+    }
+
+    fn on_ack(&mut self, now: Instant, ack: &AckFrame) -> Result<(), FrameOutcome> {
+        use TransportErrorCode as E;
+        let Some(i) = self.path_index(ack.path_id) else {
+            return Err(FrameOutcome::Close(
+                E::ProtocolViolation,
+                "ACK for unknown path",
+            ));
+        };
+        let delay = Duration::from_micros(ack.ack_delay_us.min(1 << 32));
+        let outcome = self.paths[i]
+            .recovery
+            .on_ack_received(now, &ack.ranges, delay)
+            .map_err(|_| FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet"))?;
+        for (_, p) in outcome.acked {
+            self.on_packet_acked(p.payload);
+        }
+        for (_, p) in outcome.lost {
+            self.on_packet_lost(p.payload);
+        }
+        let path = &mut self.paths[i];
+        if outcome.rtt_sampled || !path.recovery.has_ack_eliciting_in_flight() {
+            path.probes = 0;
+        }
+        path.sync_timers();
+        Ok(())
     }
 
     fn process_frame(&mut self, now: Instant, frame: Frame<'_>) -> Result<(), FrameOutcome> {
-        use TransportErrorCode as E;
         match frame {
-            Frame::Padding { .. } | Frame::Ping => {}
-            Frame::Ack(ack) => {
-                if ack.path_id != self.path.id {
-                    return Err(FrameOutcome::Close(
-                        E::ProtocolViolation,
-                        "ACK for unknown path",
-                    ));
-                }
-                let delay = Duration::from_micros(ack.ack_delay_us.min(1 << 32));
-                let outcome = self
-                    .path
-                    .recovery
-                    .on_ack_received(now, &ack.ranges, delay)
-                    .map_err(|_| {
-                        FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet")
-                    })?;
-                for (_, p) in outcome.acked {
-                    self.on_packet_acked(p.payload);
-                }
-                for (_, p) in outcome.lost {
-                    self.on_packet_lost(p.payload);
-                }
-                if outcome.rtt_sampled || !self.path.recovery.has_ack_eliciting_in_flight() {
-                    self.probes = 0;
-                }
-            }
+            Frame::Padding { .. }
+            | Frame::Ping
+            | Frame::PathChallenge { .. }
+            | Frame::PathResponse { .. } => {}
+            Frame::Ack(ack) => self.on_ack(now, &ack)?,
             Frame::ChannelData {
                 channel,
                 offset,
@@ -166,7 +191,7 @@ impl Connection {
                     self.events.push_back(Event::DatagramReceived);
                 }
             }
-            Frame::MaxData { max } => self.peer_max_data = self.peer_max_data.max(max),
+            Frame::MaxData { max } => self.flow.peer_max_data = self.flow.peer_max_data.max(max),
             Frame::MaxChannelData { channel, max } => {
                 if let Some(ch) = self.channel_for_peer_frame(channel, true)? {
                     ch.send.max_data = ch.send.max_data.max(max);
@@ -215,12 +240,12 @@ impl Connection {
                         None => ConnectionError::UnknownCode(error_code),
                     }
                 };
-                self.closed_reason = Some(why);
+                tracing::debug!(peer = %self.peer_label(), reason = %why, "peer closed the connection");
+                self.close.reason = Some(why);
                 self.state = State::Draining;
-                self.close_deadline = Some(now + self.path.recovery.pto_interval() * 3);
-                self.path.recovery.drain_all();
+                self.enter_close_period(now);
             }
-            Frame::DataBlocked { .. } => self.max_data_pending = true,
+            Frame::DataBlocked { .. } => self.flow.max_data_pending = true,
             Frame::ChannelBlocked { channel, .. } => {
                 if let Some(ch) = self.channel_for_peer_frame(channel, false)? {
                     ch.recv.credit_update_pending = true;
@@ -241,8 +266,7 @@ impl Connection {
             if self.channel_was_closed(id) {
                 return Ok(None);
             }
-            let local = id.is_multiple_of(2) == (self.side == Side::Initiator);
-            if local {
+            if self.is_local_channel(id) {
                 return Err(FrameOutcome::Close(
                     TransportErrorCode::ChannelState,
                     "frame for a channel we never opened",
@@ -267,8 +291,8 @@ impl Connection {
 
     fn on_channel_data(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<(), FrameOutcome> {
         use TransportErrorCode as E;
-        let local_max_data = self.local_max_data;
-        let received_data = self.received_data;
+        let local_max_data = self.flow.local_max_data;
+        let received_data = self.flow.received_data;
         let Some(ch) = self.channel_for_peer_frame(id, false)? else {
             return Ok(());
         };
@@ -295,7 +319,7 @@ impl Connection {
             ));
         }
         let ready = ch.recv.has_message() && ch.announced && !ch.readable_signaled;
-        self.received_data += grown;
+        self.flow.received_data += grown;
         if ready {
             self.signal_readable(id);
         }
@@ -342,6 +366,17 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// What a packet's frames were, for the path logic.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PacketKind {
+    /// Something in it asks for an ACK.
+    pub eliciting: bool,
+    /// Only PATH_CHALLENGE, PATH_RESPONSE and PADDING: it never moves a path.
+    pub probing: bool,
+    /// A PATH_CHALLENGE's data, to echo to the address it came from.
+    pub challenge: Option<[u8; 8]>,
 }
 
 /// How a frame-processing failure is handled.

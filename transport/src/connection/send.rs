@@ -1,19 +1,24 @@
-//! Outgoing packets: choosing frames, congestion control, pacing and protection.
+//! Outgoing packets: choosing the path and frames, congestion control, pacing,
+//! protection, and segmented (GSO) batches of one path's packets.
 
 use super::*;
+use crate::channel::FinState;
+use crate::recovery::SentPacket;
 use crate::wire::{AckFrame, Frame, FrameType, Header, MAX_ACK_RANGES, ShortHeader, write_varint};
 
 impl Connection {
-    /// Writes the next datagram to send into `buf` (which is cleared first).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// Writes the next datagrams to send into `buf` (which is cleared first): one, or up
+    /// to `max_segments` packets of one path back to back, all of the first one's size
+    /// except possibly the last, for one segmented send ([`Transmit::segment_size`]).
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_segments: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         buf.clear();
-        if self.handshake_resend
-            && !self.handshake_datagram.is_empty()
-            && !self.amplification_blocked(self.handshake_datagram.len())
-        {
-            self.handshake_resend = false;
-            buf.extend_from_slice(&self.handshake_datagram);
-            return Some(self.transmitted(now, buf.len()));
+        if let Some(t) = self.poll_handshake_datagram(now, buf) {
+            return Some(t);
         }
         match self.state {
             State::Established => {
@@ -24,158 +29,161 @@ impl Connection {
                         Bytes::new(),
                         ConnectionError::LocallyClosed,
                     );
-                    return self.poll_transmit(now, buf);
+                    return self.poll_transmit(now, max_segments, buf);
                 }
-                self.build_packet(now, buf)
+                if let Some(t) = self.poll_validation_probe(now, buf) {
+                    return Some(t);
+                }
+                self.poll_packets(now, max_segments.max(1), buf)
             }
-            State::Closing if self.close_pending => {
-                self.close_pending = false;
-                self.close_resends += 1;
-                self.build_close_packet(buf)?;
-                Some(self.transmitted(now, buf.len()))
+            State::Closing if self.close.pending => {
+                self.close.pending = false;
+                self.close.resends += 1;
+                let size = self.build_close_packet(buf)?;
+                self.on_datagram_sent(now, 0, size);
+                Some(self.transmit_on(0, size, None))
             }
             _ => None,
         }
     }
 
-    /// Starts a key update when the keys are old enough (time or packets).
-    fn maybe_update_keys(&mut self, now: Instant) {
-        let due = self.packets_since_key_update >= self.config.rekey_packets
-            || now.saturating_duration_since(self.last_key_update) >= self.config.rekey_interval;
-        // RFC 9001 §6.1: not before a packet sent with the current keys was acknowledged,
-        // so the peer has the current generation before it sees the next.
-        let phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
-        let confirmed = phase == self.send_phase // not just changed by answering the peer
-            && self
-                .path
-                .recovery
-                .largest_acked()
-                .is_some_and(|l| l >= self.send_phase_first_pn);
-        if due && confirmed && self.protection.as_mut().is_some_and(|p| p.update_keys()) {
-            self.packets_since_key_update = 0;
-            self.last_key_update = now;
+    /// The last handshake datagram, when it is due and the path's budget allows it.
+    fn poll_handshake_datagram(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let d = self.hs.due()?;
+        if !self.paths[0].budget.allows(d.len()) {
+            return None;
+        }
+        buf.extend_from_slice(d);
+        self.hs.resend = false;
+        let size = buf.len();
+        self.on_datagram_sent(now, 0, size);
+        Some(self.transmit_on(0, size, None))
+    }
+
+    fn transmit_on(&self, i: usize, size: usize, segment_size: Option<usize>) -> Transmit {
+        let path = &self.paths[i];
+        Transmit {
+            destination: path.remote,
+            local: path.local,
+            path_id: path.id,
+            size,
+            segment_size,
         }
     }
 
-    fn transmitted(&mut self, now: Instant, size: usize) -> Transmit {
+    /// Counts a datagram of `size` bytes sent on path `i` to the path's own address.
+    fn on_datagram_sent(&mut self, now: Instant, i: usize, size: usize) {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.last_sent = now;
-        self.packets_since_key_update += 1;
-        if !self.validated {
-            self.unvalidated_sent += size as u64;
+        self.keys.packets_since += 1;
+        let path = &mut self.paths[i];
+        path.counters.packets_sent += 1;
+        path.counters.bytes_sent += size as u64;
+        path.budget.on_sent(size);
+        self.arm_keepalive(now);
+    }
+
+    /// The path the selector wants the next packet on.
+    fn select_path(&mut self, now: Instant) -> Option<usize> {
+        let mut views = std::mem::take(&mut self.scratch_views);
+        views.clear();
+        views.extend(
+            self.paths
+                .iter()
+                .filter(|p| p.status != crate::path::PathStatus::Abandoned)
+                .map(Path::view),
+        );
+        let chosen = if views.is_empty() {
+            None
+        } else {
+            self.selector.select(now, &views)
+        };
+        self.scratch_views = views;
+        chosen.and_then(|id| self.path_index(id))
+    }
+
+    /// Packets of the selected path, batched while they are full-size.
+    fn poll_packets(
+        &mut self,
+        now: Instant,
+        max_segments: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
+        let i = self.select_path(now)?;
+        let segment = self.build_packet(now, i, buf, usize::MAX)?;
+        let (mut count, mut last) = (1, segment);
+        // Bounded by `max_segments`.
+        while count < max_segments && last == segment {
+            let Some(n) = self.build_packet(now, i, buf, segment) else {
+                break;
+            };
+            count += 1;
+            last = n;
         }
-        Transmit {
-            destination: self.path.remote,
-            path_id: self.path.id,
-            size,
+        let segment_size = (count > 1).then_some(segment);
+        Some(self.transmit_on(i, buf.len(), segment_size))
+    }
+
+    /// Starts a key update when the keys are old enough (time or packets).
+    fn maybe_update_keys(&mut self, now: Instant) {
+        let due = self.keys.packets_since >= self.config.rekey_packets
+            || now.saturating_duration_since(self.keys.last_update) >= self.config.rekey_interval;
+        // RFC 9001 §6.1: not before a packet sent with the current keys was acknowledged,
+        // so the peer has the current generation before it sees the next.
+        let phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
+        let (path, first) = self.keys.phase_start;
+        let confirmed = phase == self.keys.send_phase // not just changed by answering the peer
+            && self
+                .path_index(path)
+                .and_then(|i| self.paths[i].recovery.largest_acked())
+                .is_some_and(|l| l >= first);
+        if due && confirmed && self.protection.as_mut().is_some_and(|p| p.update_keys()) {
+            self.keys.packets_since = 0;
+            self.keys.last_update = now;
+            tracing::debug!(peer = %self.peer_label(), "key update started");
         }
     }
 
-    fn start_short_packet(&mut self, buf: &mut Vec<u8>) -> (u64, usize) {
-        let pn = self.path.recovery.next_packet_number();
+    /// Appends a short header for path `i`; returns the packet number and header length.
+    pub(super) fn start_short_packet(&mut self, i: usize, buf: &mut Vec<u8>) -> (u64, usize) {
+        let path = &self.paths[i];
+        let pn = path.recovery.next_packet_number();
+        let path_id = path.id;
         let key_phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
-        if key_phase != self.send_phase {
+        if key_phase != self.keys.send_phase {
             // A new generation, ours or an answer to the peer's: restart the rekey clocks.
-            self.send_phase = key_phase;
-            self.send_phase_first_pn = pn;
-            self.last_key_update = self.last_sent;
-            self.packets_since_key_update = 0;
+            self.keys.send_phase = key_phase;
+            self.keys.phase_start = (path_id, pn);
+            self.keys.last_update = self.last_sent;
+            self.keys.packets_since = 0;
         }
         let hdr = Header::Short(ShortHeader {
             key_phase,
             dcid: self.remote_cid,
-            path_id: self.path.id,
+            path_id,
             packet_number: pn,
         });
         let header_len = hdr.emit(buf);
         (pn, header_len)
     }
 
-    fn build_close_packet(&mut self, buf: &mut Vec<u8>) -> Option<()> {
-        let (code, reason) = self.close_frame.clone()?;
-        let (pn, header_len) = self.start_short_packet(buf);
-        Frame::ConnectionClose {
-            error_code: code,
-            reason: &reason,
-        }
-        .encode(buf);
-        let protection = self.protection.as_mut()?;
-        protection.seal(self.path.id, pn, buf, header_len);
-        // Not tracked by recovery: a CLOSE is never retransmitted, only repeated on demand.
-        self.path.recovery.on_packet_sent(
-            self.last_sent,
-            pn,
-            SentPacket {
-                time_sent: self.last_sent,
-                size: buf.len() as u16,
-                ack_eliciting: false,
-                in_flight: false,
-                payload: SentFrames::default(),
-            },
-        );
-        Some(())
-    }
-
-    /// Assembles one short-header packet, or `None` when nothing may or needs to be sent.
-    fn build_packet(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let tag_len = self.protection.as_ref()?.tag_len();
-        let mds = usize::from(self.path.mds);
-        if self.amplification_blocked(mds) {
-            return None; // wait until the dialer proves its address
-        }
-        self.maybe_update_keys(now);
-        let probe = self.probes > 0;
-        let mut may_elicit = probe || self.path.recovery.can_send(mds as u64);
-        if may_elicit
-            && !probe
-            && self.has_eliciting_work()
-            && let Some(t) = self.path.recovery.pacing_delay(now, mds as u64)
-        {
-            self.pacing_deadline = Some(t);
-            may_elicit = false;
-        }
-        let rx = &self.path.rx;
-        let ack_due = rx.ack_needed && (rx.ack_now || (may_elicit && self.has_eliciting_work()));
-        if !ack_due && !(may_elicit && (self.has_eliciting_work() || probe)) {
-            if may_elicit && !self.has_eliciting_work() {
-                self.path.recovery.on_app_limited(now);
-            }
-            return None;
-        }
-        let (pn, header_len) = self.start_short_packet(buf);
-        let limit = mds - tag_len;
-        let mut sent = SentFrames::default();
-        if self.path.rx.ack_needed {
-            self.write_ack(now, buf, limit, &mut sent);
-        }
-        let mut eliciting = false;
-        if may_elicit {
-            eliciting |= self.write_control(buf, limit, &mut sent);
-            eliciting |= self.write_datagrams(buf, limit);
-            eliciting |= self.write_channel_data(buf, limit, &mut sent);
-            if (probe || self.ping_pending) && !eliciting && buf.len() < limit {
-                Frame::Ping.encode(buf);
-                eliciting = true;
-            }
-            if eliciting {
-                self.ping_pending = false;
-            }
-        }
-        if buf.len() == header_len {
-            buf.clear();
-            return None;
-        }
-        if probe && eliciting {
-            self.probes -= 1;
-        }
-        if !self.has_eliciting_work() {
-            self.path.recovery.on_app_limited(now);
-        }
-        let protection = self.protection.as_mut()?;
-        protection.seal(self.path.id, pn, buf, header_len);
-        let size = buf.len();
-        self.path.recovery.on_packet_sent(
+    /// Seals the packet at `buf[start..]` and records it in path `i`'s recovery.
+    fn seal_and_record(
+        &mut self,
+        now: Instant,
+        (i, pn): (usize, u64),
+        buf: &mut Vec<u8>,
+        (start, header_len): (usize, usize),
+        (eliciting, sent): (bool, SentFrames),
+    ) -> Option<usize> {
+        let path_id = self.paths[i].id;
+        self.protection
+            .as_mut()?
+            .seal(path_id, pn, buf, start, header_len);
+        let size = buf.len() - start;
+        let path = &mut self.paths[i];
+        path.recovery.on_packet_sent(
             now,
             pn,
             SentPacket {
@@ -186,19 +194,115 @@ impl Connection {
                 payload: sent,
             },
         );
+        path.sync_timers();
+        Some(size)
+    }
+
+    fn build_close_packet(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+        let (code, reason) = self.close.frame.clone()?;
+        let (pn, header_len) = self.start_short_packet(0, buf);
+        Frame::ConnectionClose {
+            error_code: code,
+            reason: &reason,
+        }
+        .encode(buf);
+        // Not tracked as in flight: a CLOSE is never retransmitted, only repeated.
+        let now = self.last_sent;
+        self.seal_and_record(
+            now,
+            (0, pn),
+            buf,
+            (0, header_len),
+            (false, SentFrames::default()),
+        )
+    }
+
+    /// Appends one short-header packet for path `i`, at most `max_size` bytes; returns
+    /// its size, or `None` (buffer unchanged) when nothing may or needs to be sent.
+    fn build_packet(
+        &mut self,
+        now: Instant,
+        i: usize,
+        buf: &mut Vec<u8>,
+        max_size: usize,
+    ) -> Option<usize> {
+        let tag_len = self.protection.as_ref()?.tag_len();
+        let mds = usize::from(self.paths[i].mds).min(max_size);
+        if !self.paths[i].budget.allows(mds) {
+            return None; // wait until the peer proves its address
+        }
+        self.maybe_update_keys(now);
+        let probe = self.paths[i].probes > 0;
+        let work = self.has_eliciting_work(i);
+        let path = &mut self.paths[i];
+        let mut may_elicit = probe || path.recovery.can_send(mds as u64);
+        if may_elicit
+            && !probe
+            && work
+            && let Some(t) = path.recovery.pacing_delay(now, mds as u64)
+        {
+            path.timers.set(PathTimer::Pacing, Some(t));
+            may_elicit = false;
+        }
+        let rx = &path.rx;
+        let ack_due = rx.ack_needed && (rx.ack_now || (may_elicit && work));
+        if !ack_due && !(may_elicit && (work || probe)) {
+            if may_elicit && !work {
+                path.recovery.on_app_limited(now);
+            }
+            return None;
+        }
+        let start = buf.len();
+        let (pn, header_len) = self.start_short_packet(i, buf);
+        let limit = start + mds - tag_len;
+        let mut sent = SentFrames::default();
+        self.write_acks(now, i, buf, limit, &mut sent);
+        let mut eliciting = false;
+        if may_elicit {
+            eliciting |= self.write_control(i, buf, limit, &mut sent);
+            eliciting |= self.write_datagrams(buf, limit);
+            eliciting |= self.write_channel_data(buf, limit, &mut sent);
+            if (probe || self.ping_pending) && !eliciting && buf.len() < limit {
+                Frame::Ping.encode(buf);
+                eliciting = true;
+            }
+            if eliciting {
+                self.ping_pending = false;
+            }
+        }
+        if buf.len() == start + header_len {
+            buf.truncate(start);
+            return None;
+        }
+        let path = &mut self.paths[i];
+        if probe && eliciting {
+            path.probes -= 1;
+        }
+        if !self.has_eliciting_work(i) {
+            self.paths[i].recovery.on_app_limited(now);
+        }
+        let size =
+            self.seal_and_record(now, (i, pn), buf, (start, header_len), (eliciting, sent))?;
         if eliciting && !self.sent_eliciting_since_rx {
             self.sent_eliciting_since_rx = true;
             self.reset_idle(now);
         }
-        Some(self.transmitted(now, size))
+        self.on_datagram_sent(now, i, size);
+        Some(size)
     }
 
-    /// Whether anything ack-eliciting is waiting to be sent (within flow control).
-    fn has_eliciting_work(&self) -> bool {
-        if self.ping_pending || self.max_data_pending || !self.dgram_out.is_empty() {
+    /// Whether anything ack-eliciting is waiting to be sent on path `i` (within flow
+    /// control).
+    fn has_eliciting_work(&self, i: usize) -> bool {
+        let f = &self.flow;
+        if self.ping_pending
+            || f.max_data_pending
+            || !self.dgram_out.is_empty()
+            || self.paths[i].response.is_some()
+        {
             return true;
         }
-        let conn_budget = self.peer_max_data.saturating_sub(self.sent_data);
+        let conn_budget = f.peer_max_data.saturating_sub(f.sent_data);
         self.channels.values().any(|c| {
             (c.open_pending && !c.open_in_flight)
                 || c.recv.credit_update_pending
@@ -209,8 +313,34 @@ impl Connection {
         })
     }
 
-    fn write_ack(&mut self, now: Instant, buf: &mut Vec<u8>, limit: usize, sent: &mut SentFrames) {
-        let rx = &mut self.path.rx;
+    /// ACK frames for every path with something to acknowledge, path `first` first.
+    fn write_acks(
+        &mut self,
+        now: Instant,
+        first: usize,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentFrames,
+    ) {
+        let n = self.paths.len();
+        for k in 0..n {
+            let i = (first + k) % n;
+            if self.paths[i].rx.ack_needed {
+                self.write_ack(now, i, buf, limit, sent);
+            }
+        }
+    }
+
+    fn write_ack(
+        &mut self,
+        now: Instant,
+        i: usize,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentFrames,
+    ) {
+        let path = &mut self.paths[i];
+        let rx = &mut path.rx;
         let ranges: Vec<(u64, u64)> = rx
             .received
             .iter()
@@ -226,7 +356,7 @@ impl Connection {
             .largest
             .map_or(Duration::ZERO, |(_, t)| now.saturating_duration_since(t));
         let mut f = Frame::Ack(AckFrame {
-            path_id: self.path.id,
+            path_id: path.id,
             ack_delay_us: delay.as_micros().min(u128::from(u32::MAX)) as u64,
             ranges,
         });
@@ -246,37 +376,32 @@ impl Connection {
             return;
         }
         f.encode(buf);
-        sent.ack_floor = Some(if complete { largest + 1 } else { lowest });
+        let floor = if complete { largest + 1 } else { lowest };
+        sent.ack_floors.push((path.id, floor));
         rx.ack_needed = false;
         rx.ack_now = false;
-        rx.ack_due = None;
         rx.eliciting_unacked = 0;
+        path.timers.stop(PathTimer::Ack);
     }
 
-    /// Flow-control updates, channel opens and closes. Returns whether anything was written.
-    fn write_control(&mut self, buf: &mut Vec<u8>, limit: usize, sent: &mut SentFrames) -> bool {
+    /// Flow-control updates, path responses, channel opens and closes. Returns whether
+    /// anything was written.
+    fn write_control(
+        &mut self,
+        i: usize,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentFrames,
+    ) -> bool {
         let start = buf.len();
-        if self.max_data_pending {
-            let f = Frame::MaxData {
-                max: self.local_max_data,
-            };
+        if let Some(data) = self.paths[i].response {
+            let f = Frame::PathResponse { data };
             if buf.len() + f.encoded_len() <= limit {
                 f.encode(buf);
-                self.max_data_pending = false;
-                sent.max_data = true;
+                self.paths[i].response = None;
             }
         }
-        let conn_blocked = self.sent_data >= self.peer_max_data
-            && self.channels.values().any(|c| c.send.sendable_new() > 0);
-        if conn_blocked && self.data_blocked_sent != Some(self.peer_max_data) {
-            let f = Frame::DataBlocked {
-                limit: self.peer_max_data,
-            };
-            if buf.len() + f.encoded_len() <= limit {
-                f.encode(buf);
-                self.data_blocked_sent = Some(self.peer_max_data);
-            }
-        }
+        self.write_connection_credit(buf, limit, sent);
         for (&id, ch) in self.channels.iter_mut() {
             if ch.open_pending && !ch.open_in_flight {
                 let f = Frame::ChannelOpen {
@@ -316,6 +441,32 @@ impl Connection {
         buf.len() > start
     }
 
+    /// MAX_DATA and DATA_BLOCKED.
+    fn write_connection_credit(&mut self, buf: &mut Vec<u8>, limit: usize, sent: &mut SentFrames) {
+        let flow = &mut self.flow;
+        if flow.max_data_pending {
+            let f = Frame::MaxData {
+                max: flow.local_max_data,
+            };
+            if buf.len() + f.encoded_len() <= limit {
+                f.encode(buf);
+                flow.max_data_pending = false;
+                sent.max_data = true;
+            }
+        }
+        let conn_blocked = flow.sent_data >= flow.peer_max_data
+            && self.channels.values().any(|c| c.send.sendable_new() > 0);
+        if conn_blocked && flow.data_blocked_sent != Some(flow.peer_max_data) {
+            let f = Frame::DataBlocked {
+                limit: flow.peer_max_data,
+            };
+            if buf.len() + f.encoded_len() <= limit {
+                f.encode(buf);
+                flow.data_blocked_sent = Some(flow.peer_max_data);
+            }
+        }
+    }
+
     fn write_datagrams(&mut self, buf: &mut Vec<u8>, limit: usize) -> bool {
         let mut wrote = false;
         let max = self.max_datagram_payload();
@@ -352,7 +503,7 @@ impl Connection {
                 .chain(self.channels.range(..self.send_cursor))
                 .map(|(&id, _)| id),
         );
-        let mut budget = self.peer_max_data.saturating_sub(self.sent_data);
+        let mut budget = self.flow.peer_max_data.saturating_sub(self.flow.sent_data);
         for &id in &ids {
             if buf.len() + 4 >= limit {
                 break;
@@ -378,7 +529,7 @@ impl Connection {
                 ch.send.copy_to(off, len, buf);
                 let new_bytes = (off + len).saturating_sub(ch.send.next);
                 ch.send.on_sent(off, len);
-                self.sent_data += new_bytes;
+                self.flow.sent_data += new_bytes;
                 budget -= new_bytes.min(budget);
                 sent.data.push((id, off, len));
                 wrote = true;

@@ -47,11 +47,11 @@ impl Pair {
         for _ in 0..rounds {
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
                 self.server
-                    .handle_datagram(self.now, self.ca, &self.buf[..t.size]);
+                    .handle_datagram(self.now, self.sa, self.ca, &mut self.buf[..t.size]);
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 self.client
-                    .handle_datagram(self.now, self.sa, &self.buf[..t.size]);
+                    .handle_datagram(self.now, self.ca, self.sa, &mut self.buf[..t.size]);
             }
             while let Some(e) = self.client.poll_event() {
                 self.client_events.push(e);
@@ -67,7 +67,10 @@ impl Pair {
 
     fn connect(&mut self) -> (ConnectionHandle, ConnectionHandle) {
         let key = self.server.public_key();
-        let c = self.client.connect_with(self.now, self.sa, key).unwrap();
+        let c = self
+            .client
+            .connect_with(self.now, self.ca, self.sa, key)
+            .unwrap();
         self.run(5);
         let s = self
             .server_events
@@ -84,7 +87,7 @@ impl Pair {
 fn refused_connection_reports_refused() {
     let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
     p.server.set_accept_incoming(false);
-    let c = p.client.connect(p.now, p.sa).unwrap();
+    let c = p.client.connect(p.now, p.ca, p.sa).unwrap();
     p.run(5);
     assert!(
         p.client_events
@@ -102,7 +105,13 @@ fn handshake_times_out_without_a_listener() {
     };
     let now = Instant::now();
     let mut ep = Endpoint::new(config(1, cfg), now);
-    let c = ep.connect(now, "127.0.0.1:9".parse().unwrap()).unwrap();
+    let c = ep
+        .connect(
+            now,
+            "127.0.0.1:1000".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+        )
+        .unwrap();
     let mut buf = Vec::new();
     let mut sent = 0;
     let mut t = now;
@@ -352,7 +361,8 @@ fn shutdown_waits_for_data_acknowledgement_under_loss() {
             if n.is_multiple_of(2) && n < 100 {
                 continue; // lost
             }
-            p.server.handle_datagram(p.now, p.ca, &p.buf[..t.size]);
+            p.server
+                .handle_datagram(p.now, p.sa, p.ca, &mut p.buf[..t.size]);
         }
         p.run(1);
         if let Some(conn) = p.server.connection(s) {
@@ -379,7 +389,12 @@ fn debug_output_has_no_secrets() {
     let cfg = EndpointConfig::new(Arc::new(NoiseConfig::new(kp.clone()).with_psk(psk)), seed);
     let mut ep = Endpoint::new(cfg, now);
     let h = ep
-        .connect_with(now, "127.0.0.1:9".parse().unwrap(), Some(server_key))
+        .connect_with(
+            now,
+            "127.0.0.1:1000".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+            Some(server_key),
+        )
         .unwrap();
     let mac1_key = crate::gate::mac1_key(Some(&psk), Some(&server_key));
     let conn_text = format!("{:?}", ep.connection(h).unwrap());
@@ -399,8 +414,8 @@ fn debug_output_has_no_secrets() {
 fn two_initiations_in_the_same_millisecond_are_not_replays() {
     let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
     let key = p.server.public_key();
-    let a = p.client.connect_with(p.now, p.sa, key).unwrap();
-    let b = p.client.connect_with(p.now, p.sa, key).unwrap();
+    let a = p.client.connect_with(p.now, p.ca, p.sa, key).unwrap();
+    let b = p.client.connect_with(p.now, p.ca, p.sa, key).unwrap();
     p.run(10);
     assert!(p.client_events.contains(&(a, Event::Connected)));
     assert!(p.client_events.contains(&(b, Event::Connected)));

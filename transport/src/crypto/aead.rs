@@ -156,13 +156,22 @@ impl PacketProtection for AeadProtection {
         self.send_phase
     }
 
-    fn seal(&mut self, path_id: u64, packet_number: u64, packet: &mut Vec<u8>, header_len: usize) {
-        let header_len = header_len.min(packet.len());
+    fn seal(
+        &mut self,
+        path_id: u64,
+        packet_number: u64,
+        buf: &mut Vec<u8>,
+        start: usize,
+        header_len: usize,
+    ) {
+        let start = start.min(buf.len());
+        let header_len = header_len.min(buf.len() - start);
+        let packet = &mut buf[start..];
         let Some(nonce) = nonce(path_id, packet_number) else {
             // Never send plaintext: blank the payload and append a tag that cannot verify.
             debug_assert!(false, "path id beyond 32 bits");
             packet[header_len..].fill(0);
-            packet.extend_from_slice(&[0; TAG_LEN]);
+            buf.extend_from_slice(&[0; TAG_LEN]);
             return;
         };
         let (header, body) = packet.split_at_mut(header_len);
@@ -172,7 +181,7 @@ impl PacketProtection for AeadProtection {
             .cipher
             .encrypt_inout_detached(&nonce, header, body.into())
             .expect("packet-sized encryption cannot fail");
-        packet.extend_from_slice(&tag);
+        buf.extend_from_slice(&tag);
     }
 
     fn open(
@@ -265,7 +274,7 @@ mod tests {
     fn packet(p: &mut AeadProtection, path: u64, pn: u64, body: &[u8]) -> (Vec<u8>, bool) {
         let mut pkt = vec![0x80 | if p.key_phase() { 4 } else { 0 }, 9, 9];
         pkt.extend_from_slice(body);
-        p.seal(path, pn, &mut pkt, 3);
+        p.seal(path, pn, &mut pkt, 0, 3);
         (pkt, p.key_phase())
     }
 
@@ -280,6 +289,24 @@ mod tests {
         let mut b = b.to_vec();
         let n = p.open(path, pn, phase, h, &mut b).ok()?;
         Some(b[..n].to_vec())
+    }
+
+    #[test]
+    fn packets_sealed_back_to_back_in_one_buffer_open_alone() {
+        let (mut a, mut b) = pair();
+        let mut buf = Vec::new();
+        let mut bounds = Vec::new();
+        for (pn, body) in [(1u64, &b"first"[..]), (2, b"second packet")] {
+            let start = buf.len();
+            buf.extend_from_slice(&[0x80, 9, 9]);
+            buf.extend_from_slice(body);
+            a.seal(0, pn, &mut buf, start, 3);
+            bounds.push((start, buf.len(), pn, body));
+        }
+        for (start, end, pn, body) in bounds {
+            let got = open(&mut b, 0, pn, false, &buf[start..end]).expect("authentic");
+            assert_eq!(got, body);
+        }
     }
 
     #[test]

@@ -108,9 +108,18 @@ pub trait PacketProtection: Send + Debug {
     fn key_phase(&self) -> bool {
         false
     }
-    /// Protects `packet[header_len..]` in place with `packet[..header_len]` as associated
-    /// data and appends the tag.
-    fn seal(&mut self, path_id: u64, packet_number: u64, packet: &mut Vec<u8>, header_len: usize);
+    /// Protects the packet at the end of `buf`, from `start`: `buf[start + header_len..]`
+    /// is encrypted in place with `buf[start..start + header_len]` as associated data,
+    /// and the tag is appended. (Several packets can so be built back to back in one
+    /// buffer for a segmented send.)
+    fn seal(
+        &mut self,
+        path_id: u64,
+        packet_number: u64,
+        buf: &mut Vec<u8>,
+        start: usize,
+        header_len: usize,
+    );
     /// Verifies and unprotects `payload` (ciphertext + tag) in place; returns the
     /// plaintext length. `key_phase` is the header's bit. On failure the payload may be
     /// garbled but nothing about the session changes.

@@ -1,0 +1,327 @@
+//! One path of a connection: everything that belongs to one (local address, remote
+//! address) pair and to its path id.
+//!
+//! A [`Path`] owns both packet-number spaces of its id (the numbers we send, with their
+//! loss recovery, RTT, congestion controller and pacer; the numbers we receive, with the
+//! replay window and what to acknowledge), the anti-amplification budget of its address,
+//! its probes, timers and counters. When an authenticated packet of the path arrives from
+//! another address, that address becomes the path's [`Candidate`] and is validated with
+//! PATH_CHALLENGE before the path moves there (`migrate.rs`); the packet-number spaces
+//! stay with the path id, so no nonce is reused and no replayed packet is accepted twice.
+
+use super::SentFrames;
+use crate::path::{PathStats, PathStatus, PathView};
+use crate::ranges::RangeSet;
+use crate::recovery::{PathRecovery, RecoveryConfig};
+use crate::replay::ReplayWindow;
+use crate::timer::{TimerKind, TimerTable};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Most ranges the receive tracker keeps; older ranges are forgotten (their packets then
+/// count as duplicates, so the sender retransmits their data instead).
+pub(crate) const MAX_RX_RANGES: usize = 256;
+/// Challenges kept per validation (any of them may be answered).
+pub(crate) const MAX_CHALLENGES: usize = 3;
+
+/// The timers of one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathTimer {
+    /// Loss detection or probe timeout of the path's recovery.
+    Recovery,
+    /// Delayed acknowledgement of the peer's packets.
+    Ack,
+    /// The pacer lets the next packet go.
+    Pacing,
+    /// Resend a PATH_CHALLENGE, or give the candidate up.
+    Validation,
+}
+
+impl TimerKind for PathTimer {
+    const ALL: &'static [Self] = &[
+        PathTimer::Recovery,
+        PathTimer::Ack,
+        PathTimer::Pacing,
+        PathTimer::Validation,
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Receive-side packet-number state of a path: what to acknowledge.
+#[derive(Debug, Default)]
+pub(crate) struct RxState {
+    pub received: RangeSet,
+    /// Packets below this number are treated as duplicates.
+    pub floor: u64,
+    pub largest: Option<(u64, Instant)>,
+    /// Ack-eliciting packets received since our last ACK.
+    pub eliciting_unacked: u32,
+    /// Something new to acknowledge since the last ACK we sent.
+    pub ack_needed: bool,
+    /// Send an ACK in the next packet, whatever else.
+    pub ack_now: bool,
+}
+
+impl RxState {
+    /// Whether `pn` is new: not below the floor and not received before.
+    pub fn is_new(&self, pn: u64) -> bool {
+        pn >= self.floor && !self.received.contains(pn)
+    }
+
+    /// Records an authenticated packet; returns whether it arrived in order.
+    pub fn record(&mut self, pn: u64, now: Instant) -> bool {
+        let in_order = self.largest.is_none_or(|(l, _)| pn == l + 1);
+        self.received.insert(pn..pn + 1);
+        if self.received.range_count() > MAX_RX_RANGES
+            && let Some(r) = self.received.pop_first()
+        {
+            self.floor = self.floor.max(r.end);
+        }
+        if self.largest.is_none_or(|(l, _)| pn > l) {
+            self.largest = Some((pn, now));
+        }
+        self.ack_needed = true;
+        in_order
+    }
+
+    /// The peer saw an ACK of ours covering everything below `floor`.
+    pub fn raise_floor(&mut self, floor: u64) {
+        if floor > self.floor {
+            self.floor = floor;
+            self.received.remove_below(floor);
+        }
+    }
+}
+
+/// Anti-amplification budget of an address: until it is validated, at most three times
+/// the bytes received from it may be sent to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub validated: bool,
+    pub received: u64,
+    pub sent: u64,
+}
+
+impl Budget {
+    /// A validated address: no limit.
+    pub fn validated() -> Self {
+        Budget {
+            validated: true,
+            ..Budget::default()
+        }
+    }
+
+    /// Whether `bytes` more may be sent now.
+    pub fn allows(&self, bytes: usize) -> bool {
+        self.validated || self.sent + bytes as u64 <= self.received.saturating_mul(3)
+    }
+
+    /// Bytes that may still be sent (`usize::MAX` once validated).
+    pub fn room(&self) -> usize {
+        if self.validated {
+            return usize::MAX;
+        }
+        let left = self.received.saturating_mul(3).saturating_sub(self.sent);
+        usize::try_from(left).unwrap_or(usize::MAX)
+    }
+
+    pub fn on_received(&mut self, bytes: usize) {
+        if !self.validated {
+            self.received = self.received.saturating_add(bytes as u64);
+        }
+    }
+
+    pub fn on_sent(&mut self, bytes: usize) {
+        if !self.validated {
+            self.sent = self.sent.saturating_add(bytes as u64);
+        }
+    }
+}
+
+/// An outstanding path validation: the unpredictable values sent in PATH_CHALLENGE
+/// frames to a candidate address, any of which its PATH_RESPONSE may echo.
+#[derive(Debug)]
+pub(crate) struct Challenge {
+    pub tokens: Vec<[u8; 8]>,
+    /// A new challenge should be sent.
+    pub due: bool,
+    pub resend_at: Instant,
+    pub give_up_at: Instant,
+}
+
+impl Challenge {
+    /// The validation timer: the next resend or the end.
+    pub fn deadline(&self) -> Instant {
+        self.resend_at.min(self.give_up_at)
+    }
+
+    /// Remembers a new token (the oldest is forgotten past [`MAX_CHALLENGES`]).
+    pub fn push(&mut self, token: [u8; 8]) {
+        if self.tokens.len() >= MAX_CHALLENGES {
+            self.tokens.remove(0);
+        }
+        self.tokens.push(token);
+    }
+
+    pub fn matches(&self, data: &[u8; 8]) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| crate::crypto::gate::mac_eq(t, data))
+    }
+}
+
+/// A new address seen for a path, being validated before the path moves there.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub budget: Budget,
+    pub challenge: Challenge,
+    /// A PATH_RESPONSE owed to the candidate address (its own challenge).
+    pub response: Option<[u8; 8]>,
+}
+
+impl Candidate {
+    pub fn is(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.local == local && self.remote == remote
+    }
+
+    /// Whether a probe packet is waiting to go to the candidate.
+    pub fn wants_probe(&self) -> bool {
+        self.challenge.due || self.response.is_some()
+    }
+}
+
+/// Per-path counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub migrations: u64,
+    pub failed_validations: u64,
+}
+
+/// One path: a (local, remote) address pair and the state of its path id.
+#[derive(Debug)]
+pub(crate) struct Path {
+    pub id: u64,
+    pub status: PathStatus,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Our packet-number space: loss recovery, RTT, congestion control, pacing.
+    pub recovery: PathRecovery<SentFrames>,
+    /// The peer's packet-number space: what to acknowledge.
+    pub rx: RxState,
+    pub replay: ReplayWindow,
+    /// Anti-amplification budget of `remote`.
+    pub budget: Budget,
+    pub candidate: Option<Candidate>,
+    /// A PATH_RESPONSE owed to `remote`.
+    pub response: Option<[u8; 8]>,
+    /// Probe packets the PTO asked for.
+    pub probes: usize,
+    pub timers: TimerTable<PathTimer, 4>,
+    pub mds: u16,
+    pub counters: Counters,
+}
+
+impl Path {
+    pub fn new(
+        id: u64,
+        validated: bool,
+        (local, remote): (SocketAddr, SocketAddr),
+        config: &RecoveryConfig,
+        mds: u16,
+        now: Instant,
+    ) -> Self {
+        Path {
+            id,
+            status: if validated {
+                PathStatus::Active
+            } else {
+                PathStatus::Validating
+            },
+            local,
+            remote,
+            recovery: PathRecovery::new(config, mds, now),
+            rx: RxState::default(),
+            replay: ReplayWindow::new(),
+            budget: if validated {
+                Budget::validated()
+            } else {
+                Budget::default()
+            },
+            candidate: None,
+            response: None,
+            probes: 0,
+            timers: TimerTable::default(),
+            mds,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn is(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.local == local && self.remote == remote
+    }
+
+    /// The peer proved it receives at `remote`: no amplification limit any more.
+    pub fn confirm(&mut self) {
+        self.budget = Budget::validated();
+        if self.status == PathStatus::Validating {
+            self.status = PathStatus::Active;
+        }
+    }
+
+    /// Re-arms the timers that follow other state (recovery, validation).
+    pub fn sync_timers(&mut self) {
+        self.timers
+            .set(PathTimer::Recovery, self.recovery.timeout());
+        let validation = self.candidate.as_ref().map(|c| c.challenge.deadline());
+        self.timers.set(PathTimer::Validation, validation);
+    }
+
+    pub fn view(&self) -> PathView {
+        let rs = self.recovery.stats();
+        PathView {
+            id: self.id,
+            status: self.status,
+            local: self.local,
+            remote: self.remote,
+            rtt: self.recovery.rtt().smoothed(),
+            min_rtt: self.recovery.rtt().min(),
+            cwnd: self.recovery.congestion_window(),
+            bytes_in_flight: self.recovery.bytes_in_flight(),
+            can_send: self.recovery.can_send(u64::from(self.mds)),
+            pto_count: self.recovery.pto_count(),
+            loss_rate: if rs.packets_sent == 0 {
+                0.0
+            } else {
+                rs.packets_lost as f64 / rs.packets_sent as f64
+            },
+            max_datagram_size: self.mds,
+        }
+    }
+
+    pub fn stats(&self) -> PathStats {
+        let c = &self.counters;
+        PathStats {
+            id: self.id,
+            status: self.status,
+            local: self.local,
+            remote: self.remote,
+            packets_sent: c.packets_sent,
+            packets_received: c.packets_received,
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            rtt: self.recovery.rtt().smoothed(),
+            cwnd: self.recovery.congestion_window(),
+            migrations: c.migrations,
+            failed_validations: c.failed_validations,
+            recovery: self.recovery.stats(),
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! Targets `endpoint` (a whole endpoint pair under an adversarial network) and
+//! `connection_frames` (frames through the real protection of an established connection).
+
+#[allow(unused_imports)]
+use super::*;
+
+// ===== a whole endpoint pair under an adversarial network =====================================
+
+/// Endpoint settings decoded from the front of the `endpoint` input.
+#[derive(Debug, Arbitrary)]
+pub(super) struct NetSetup {
+    pub(super) max_connections: u8,
+    pub(super) load_limit: u8,
+    pub(super) accept: bool,
+    pub(super) psk: bool,
+    pub(super) blake2s: bool,
+    pub(super) allow: u8,
+    pub(super) per_source: u8,
+    pub(super) short_idle: bool,
+    pub(super) keepalive: bool,
+}
+
+/// One step of the `endpoint` harness. `to_listener` picks the queue of datagrams in
+/// flight towards the listener (else towards the dialer).
+#[derive(Debug, Arbitrary)]
+pub(super) enum NetOp {
+    Connect {
+        pinned: bool,
+        wrong_key: bool,
+    },
+    Deliver {
+        to_listener: bool,
+        index: u8,
+    },
+    DeliverAll,
+    Drop {
+        to_listener: bool,
+        index: u8,
+    },
+    Duplicate {
+        to_listener: bool,
+        index: u8,
+    },
+    Corrupt {
+        to_listener: bool,
+        index: u8,
+        at: u16,
+        xor: u8,
+    },
+    Truncate {
+        to_listener: bool,
+        index: u8,
+        len: u16,
+    },
+    Reroute {
+        to_listener: bool,
+        index: u8,
+        from: u8,
+    },
+    Inject {
+        to_listener: bool,
+        from: u8,
+        datagram: Vec<u8>,
+    },
+    InjectRouted {
+        to_listener: bool,
+        from: u8,
+        first: u8,
+        cid: u8,
+        payload: Vec<u8>,
+    },
+    Advance {
+        ms: u16,
+    },
+    AdvanceToTimer,
+    App {
+        listener_side: bool,
+        conn: u8,
+        action: AppAction,
+    },
+    SetAccept(bool),
+}
+
+/// An application call on one connection.
+#[derive(Debug, Arbitrary)]
+pub(super) enum AppAction {
+    Open,
+    Send { channel: u8, len: u16 },
+    SendDatagram { len: u8 },
+    CloseChannel { channel: u8 },
+    Close { code: u8 },
+    Shutdown,
+}
+
+/// The `endpoint` harness state.
+pub(super) struct Net {
+    pub(super) dialer: Endpoint,
+    pub(super) listener: Endpoint,
+    pub(super) dialer_log: EventLog,
+    pub(super) listener_log: EventLog,
+    /// Datagrams in flight: `(source, bytes)`.
+    pub(super) to_listener: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(super) to_dialer: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Connection IDs seen on the wire (to route injected packets).
+    pub(super) cids: Vec<ConnectionId>,
+    pub(super) max_connections: usize,
+    pub(super) now: Instant,
+}
+
+/// Datagrams kept in flight per direction (the oldest are lost beyond).
+pub(super) const MAX_IN_FLIGHT: usize = 128;
+
+impl Net {
+    pub(super) fn queue(&mut self, to_listener: bool) -> &mut VecDeque<(SocketAddr, Vec<u8>)> {
+        if to_listener {
+            &mut self.to_listener
+        } else {
+            &mut self.to_dialer
+        }
+    }
+
+    pub(super) fn take(&mut self, to_listener: bool, index: u8) -> Option<(SocketAddr, Vec<u8>)> {
+        let q = self.queue(to_listener);
+        if q.is_empty() {
+            return None;
+        }
+        let i = usize::from(index) % q.len();
+        q.remove(i)
+    }
+
+    pub(super) fn deliver(&mut self, to_listener: bool, from: SocketAddr, d: &[u8]) {
+        let mut d = d.to_vec();
+        if to_listener {
+            self.listener
+                .handle_datagram(self.now, LISTENER_ADDR, from, &mut d);
+        } else {
+            self.dialer
+                .handle_datagram(self.now, DIALER_ADDR, from, &mut d);
+        }
+    }
+
+    /// Collects both sides' output into the queues and checks the invariants.
+    pub(super) fn settle(&mut self) {
+        let mut out = Vec::new();
+        drain_transmits(&mut self.dialer, self.now, &mut out);
+        let from_dialer = out.len();
+        drain_transmits(&mut self.listener, self.now, &mut out);
+        for (i, (dest, d)) in out.into_iter().enumerate() {
+            if let Some(cid) = PacketView::peek_dcid(&d)
+                && self.cids.len() < 32
+                && !self.cids.contains(&cid)
+            {
+                self.cids.push(cid);
+            }
+            let (to_listener, source) = if i < from_dialer {
+                (true, DIALER_ADDR)
+            } else if dest == DIALER_ADDR {
+                (false, LISTENER_ADDR)
+            } else {
+                continue; // a reply to a spoofed source: lost
+            };
+            let q = self.queue(to_listener);
+            if q.len() >= MAX_IN_FLIGHT {
+                q.pop_front();
+            }
+            q.push_back((source, d));
+        }
+        self.dialer_log.drain(&mut self.dialer);
+        self.listener_log.drain(&mut self.listener);
+        assert!(
+            self.listener.connection_count() <= self.max_connections,
+            "{} connections, limit {}",
+            self.listener.connection_count(),
+            self.max_connections
+        );
+        assert!(self.dialer.connection_count() <= 3);
+    }
+
+    pub(super) fn timers(&mut self) {
+        self.dialer.handle_timeout(self.now);
+        self.listener.handle_timeout(self.now);
+    }
+
+    pub(super) fn app(&mut self, listener_side: bool, conn: u8, action: AppAction) {
+        let (ep, log) = if listener_side {
+            (&mut self.listener, &self.listener_log)
+        } else {
+            (&mut self.dialer, &self.dialer_log)
+        };
+        let handles: Vec<ConnectionHandle> = ep.handles().collect();
+        if handles.is_empty() {
+            return;
+        }
+        let h = handles[usize::from(conn) % handles.len()];
+        let now = self.now;
+        let channel = |c: u8| {
+            let known: Vec<ChannelId> = log
+                .channels
+                .iter()
+                .filter(|(x, _)| *x == h)
+                .map(|(_, c)| *c)
+                .collect();
+            match known.get(usize::from(c)) {
+                Some(&id) => id,
+                None => ChannelId(u64::from(c % 8)),
+            }
+        };
+        let Some(c) = ep.connection(h) else {
+            return;
+        };
+        match action {
+            AppAction::Open => {
+                let _ = c.open_channel(b"fuzz");
+            }
+            AppAction::Send { channel: ch, len } => {
+                let msg = vec![0x6d; usize::from(len % 4096)];
+                let _ = c.send(channel(ch), &msg);
+            }
+            AppAction::SendDatagram { len } => {
+                let _ = c.send_datagram(Bytes::from(vec![0x64; usize::from(len)]));
+            }
+            AppAction::CloseChannel { channel: ch } => {
+                let _ = c.close_channel(channel(ch));
+            }
+            AppAction::Close { code } => c.close(now, u64::from(code), b"fuzz close"),
+            AppAction::Shutdown => c.shutdown(),
+        }
+    }
+}
+
+/// Target `endpoint`: a dialer endpoint and a listener endpoint (real Noise identities)
+/// joined by a network the fuzzer controls.
+///
+/// Input (`arbitrary`): the listener's settings (connection limit 1–3, handshake load
+/// limit, acceptance, psk, hash, allow-list, per-source rate, timeouts), then operations:
+/// dial, deliver / drop / duplicate / corrupt / truncate / re-source datagrams in flight,
+/// inject arbitrary datagrams (raw, or with a header routed to a connection ID seen on
+/// the wire) from several addresses, advance time, application calls. At the end the
+/// network delivers everything for a while.
+///
+/// Checks: nothing panics; every datagram sent is well formed and at most 1200 bytes;
+/// the listener never holds more connections than its limit; events follow the
+/// connection lifecycle (one `Connected`, nothing after `Closed`, closed connections
+/// forgotten).
+pub fn endpoint(data: &[u8]) {
+    endpoint_run(data);
+}
+
+/// `endpoint`; returns how far the input got (for seed selection).
+pub(super) fn endpoint_run(data: &[u8]) -> u64 {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = u.arbitrary::<NetSetup>() else {
+        return 0;
+    };
+    let k = keys();
+    let now = Instant::now();
+    let mode = NoiseMode {
+        ik: true,
+        psk: setup.psk,
+        blake2s: setup.blake2s,
+    };
+    let mut transport = TransportConfig::default();
+    if setup.short_idle {
+        transport.idle_timeout = Duration::from_secs(2);
+        transport.handshake_timeout = Duration::from_secs(2);
+    }
+    if setup.keepalive {
+        transport.keepalive_interval = Some(Duration::from_millis(500));
+    }
+    let transport = Arc::new(transport);
+    let mut listener_crypto = mode.config(&k.responder);
+    match setup.allow % 3 {
+        1 => listener_crypto = listener_crypto.allow_only([k.initiator.public()]),
+        2 => listener_crypto = listener_crypto.allow_only([k.stranger.public()]),
+        _ => {}
+    }
+    let max_connections = 1 + usize::from(setup.max_connections % 3);
+    let mut lc = EndpointConfig::seeded_for_tests(Arc::new(listener_crypto), 2);
+    lc.transport = transport.clone();
+    lc.max_connections = max_connections;
+    lc.accept_incoming = setup.accept;
+    lc.handshake_load_limit = [0, 1, 2, 200][usize::from(setup.load_limit % 4)];
+    lc.handshakes_per_source_per_sec = 1 + u64::from(setup.per_source % 40);
+    let mut dc = EndpointConfig::seeded_for_tests(Arc::new(mode.config(&k.initiator)), 1);
+    dc.transport = transport;
+    let mut net = Net {
+        dialer: Endpoint::new(dc, now),
+        listener: Endpoint::new(lc, now),
+        dialer_log: EventLog::default(),
+        listener_log: EventLog::default(),
+        to_listener: VecDeque::new(),
+        to_dialer: VecDeque::new(),
+        cids: Vec::new(),
+        max_connections,
+        now,
+    };
+    let mut dials = 0;
+    for _ in 0..256 {
+        if u.is_empty() {
+            break;
+        }
+        let Ok(op) = u.arbitrary::<NetOp>() else {
+            break;
+        };
+        match op {
+            NetOp::Connect { pinned, wrong_key } => {
+                if dials < 3 {
+                    dials += 1;
+                    let key = match (pinned, wrong_key) {
+                        (false, _) => None,
+                        (true, false) => Some(k.responder.public().0),
+                        (true, true) => Some(k.stranger.public().0),
+                    };
+                    let _ = net
+                        .dialer
+                        .connect_with(net.now, DIALER_ADDR, LISTENER_ADDR, key);
+                }
+            }
+            NetOp::Deliver { to_listener, index } => {
+                if let Some((from, d)) = net.take(to_listener, index) {
+                    net.deliver(to_listener, from, &d);
+                }
+            }
+            NetOp::DeliverAll => {
+                for to_listener in [true, false] {
+                    while let Some((from, d)) = net.queue(to_listener).pop_front() {
+                        net.deliver(to_listener, from, &d);
+                    }
+                }
+            }
+            NetOp::Drop { to_listener, index } => {
+                net.take(to_listener, index);
+            }
+            NetOp::Duplicate { to_listener, index } => {
+                if let Some((from, d)) = net.take(to_listener, index) {
+                    net.deliver(to_listener, from, &d);
+                    net.deliver(to_listener, from, &d);
+                }
+            }
+            NetOp::Corrupt {
+                to_listener,
+                index,
+                at,
+                xor,
+            } => {
+                if let Some((from, mut d)) = net.take(to_listener, index) {
+                    if !d.is_empty() {
+                        let i = usize::from(at) % d.len();
+                        d[i] ^= xor.max(1);
+                    }
+                    net.deliver(to_listener, from, &d);
+                }
+            }
+            NetOp::Truncate {
+                to_listener,
+                index,
+                len,
+            } => {
+                if let Some((from, d)) = net.take(to_listener, index) {
+                    let n = usize::from(len) % (d.len() + 1);
+                    net.deliver(to_listener, from, &d[..n]);
+                }
+            }
+            NetOp::Reroute {
+                to_listener,
+                index,
+                from,
+            } => {
+                if let Some((_, d)) = net.take(to_listener, index) {
+                    let src = SOURCES[usize::from(from) % SOURCES.len()];
+                    net.deliver(to_listener, src, &d);
+                }
+            }
+            NetOp::Inject {
+                to_listener,
+                from,
+                datagram,
+            } => {
+                let src = SOURCES[usize::from(from) % SOURCES.len()];
+                net.deliver(to_listener, src, &datagram[..datagram.len().min(2048)]);
+            }
+            NetOp::InjectRouted {
+                to_listener,
+                from,
+                first,
+                cid,
+                payload,
+            } => {
+                let src = SOURCES[usize::from(from) % SOURCES.len()];
+                let pick = |i: u8| {
+                    if net.cids.is_empty() {
+                        ConnectionId::default()
+                    } else {
+                        net.cids[usize::from(i) % net.cids.len()]
+                    }
+                };
+                let d = with_header(
+                    first,
+                    pick(cid),
+                    pick(cid.wrapping_add(1)),
+                    &payload[..payload.len().min(2048)],
+                );
+                net.deliver(to_listener, src, &d);
+            }
+            NetOp::Advance { ms } => {
+                net.now += Duration::from_millis(u64::from(ms));
+                net.timers();
+            }
+            NetOp::AdvanceToTimer => {
+                let next = [net.dialer.poll_timeout(), net.listener.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if let Some(t) = next {
+                    net.now = net.now.max(t);
+                }
+                net.timers();
+            }
+            NetOp::App {
+                listener_side,
+                conn,
+                action,
+            } => net.app(listener_side, conn, action),
+            NetOp::SetAccept(accept) => net.listener.set_accept_incoming(accept),
+        }
+        net.settle();
+    }
+    // Calm network: deliver everything, with time running to the next timer (at most
+    // 1 s at once), so that retransmissions can finish what the network disturbed.
+    for _ in 0..24 {
+        for to_listener in [true, false] {
+            while let Some((from, d)) = net.queue(to_listener).pop_front() {
+                net.deliver(to_listener, from, &d);
+            }
+        }
+        net.settle();
+        let next = [net.dialer.poll_timeout(), net.listener.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(net.now);
+        net.now = next.clamp(
+            net.now + Duration::from_millis(1),
+            net.now + Duration::from_secs(1),
+        );
+        net.timers();
+        net.settle();
+    }
+    let s = net.listener.stats();
+    100 * (net.dialer_log.connected.len() + net.listener_log.connected.len()) as u64
+        + 10 * net.listener_log.channels.len() as u64
+        + s.accepted
+        + s.datagrams_received
+}
+
+// ===== frames through the real packet protection of an established connection ================
+
+/// Seals `payload` as the next packet of the `from_client` side of `pair` and delivers
+/// it to the other side. The sender really builds (and numbers) a packet carrying one
+/// unreliable datagram; the harness replaces its payload, seals it with the sender's own
+/// `AeadProtection` under the same header, and delivers that instead (the datagram is
+/// lost, which is allowed). Returns false when the sender cannot send any more.
+pub(super) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) -> bool {
+    let handle = if from_client {
+        pair.client_handle
+    } else {
+        pair.server_handle()
+    };
+    let (sender, registry) = if from_client {
+        (&mut pair.client, &pair.client_registry)
+    } else {
+        (&mut pair.server, &pair.server_registry)
+    };
+    let Some(conn) = handle.and_then(|h| sender.connection(h)) else {
+        return false;
+    };
+    if !conn.is_established() || conn.send_datagram(Bytes::from_static(b"!")).is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let mut packet = None;
+    for _ in 0..8 {
+        if let Some(t) = sender.poll_transmit(pair.now, &mut buf) {
+            check_transmit(t.size, &buf);
+            if let Ok((Header::Short(h), len)) = Header::parse(&buf) {
+                packet = Some((h, len));
+                break;
+            }
+        } else {
+            // Paced: let time pass.
+            pair.now += Duration::from_millis(1);
+            sender.handle_timeout(pair.now);
+        }
+    }
+    let Some((hdr, header_len)) = packet else {
+        return false;
+    };
+    let Some(protection) = lock(&registry.0).protections.first().cloned() else {
+        return false;
+    };
+    let mut forged = buf[..header_len].to_vec();
+    forged.extend_from_slice(payload);
+    lock(&protection).seal(hdr.path_id, hdr.packet_number, &mut forged, 0, header_len);
+    let (receiver, local, source) = if from_client {
+        (&mut pair.server, LISTENER_ADDR, DIALER_ADDR)
+    } else {
+        (&mut pair.client, DIALER_ADDR, LISTENER_ADDR)
+    };
+    receiver.handle_datagram(pair.now, local, source, &mut forged);
+    true
+}
+
+/// Target `connection_frames`: arbitrary frames in authenticated packets of an
+/// established connection.
+///
+/// Input: `flags ‖ payload`. Flags: bit 0 the frames go to the listener (else to the
+/// dialer); bit 1 both sides first open a channel and exchange a message; bit 2 both
+/// sides shut down afterwards; bit 3 the payload is a sequence of `u16 length ‖ bytes`
+/// packets (else it is one packet). A dialer and a listener connect (IK) in memory;
+/// each payload is sealed with the sender's real packet protection as its next packet
+/// (see `inject_frames`), and the connection then runs for a few rounds.
+///
+/// Checks: nothing panics whatever the frames say; every datagram sent afterwards is
+/// well formed and at most 1200 bytes; events follow the connection lifecycle.
+pub fn connection_frames(data: &[u8]) {
+    let mut input = Input(data);
+    let Some(flags) = input.u8() else {
+        return;
+    };
+    let mut pair = Pair::new(Instant::now(), TransportConfig::default());
+    assert!(pair.connect(true), "an in-memory IK handshake completes");
+    if flags & 2 != 0 {
+        let server = pair.server_handle();
+        for (ep, h) in [
+            (&mut pair.client, pair.client_handle),
+            (&mut pair.server, server),
+        ] {
+            if let Some(c) = h.and_then(|h| ep.connection(h))
+                && let Ok(ch) = c.open_channel(b"fuzz")
+            {
+                let _ = c.send(ch, b"before the frames");
+            }
+        }
+        for _ in 0..4 {
+            pair.tick(1);
+        }
+    }
+    let from_client = flags & 1 != 0;
+    let payloads: Vec<&[u8]> = if flags & 8 != 0 {
+        (0..16)
+            .map_while(|_| (!input.0.is_empty()).then(|| input.prefixed()))
+            .collect()
+    } else {
+        vec![input.rest()]
+    };
+    for payload in payloads {
+        if !inject_frames(&mut pair, from_client, payload) {
+            break;
+        }
+        pair.exchange();
+    }
+    if flags & 4 != 0 {
+        let server = pair.server_handle();
+        for (ep, h) in [
+            (&mut pair.client, pair.client_handle),
+            (&mut pair.server, server),
+        ] {
+            if let Some(c) = h.and_then(|h| ep.connection(h)) {
+                c.shutdown();
+            }
+        }
+    }
+    for _ in 0..6 {
+        pair.tick(5);
+    }
+}

@@ -1,0 +1,198 @@
+//! Paths as the layers above the connection see them: status, statistics, events, and
+//! the path-selection seam.
+//!
+//! A connection has a table of paths (one until multipath is negotiated). Each path is a
+//! (local address, remote address) pair with its own packet-number spaces, replay window,
+//! loss recovery, RTT, congestion controller, pacer and anti-amplification budget; see
+//! `docs/PROTOCOL.md` §12.4. Which path a packet goes on is policy: a [`PathSelector`],
+//! built for each connection by the [`PathSelectorFactory`] in
+//! [`TransportConfig::path_selector`](crate::TransportConfig), decides from a
+//! [`PathView`] of every path. The default, [`SinglePath`], uses one path; the schedulers
+//! of `netchan-multipath` implement the same trait.
+
+use crate::recovery::RecoveryStats;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Where a path is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathStatus {
+    /// The peer's address on this path is not proven yet: at most 3× what it sent may be
+    /// sent there (a listener's first path until the handshake confirms the dialer).
+    Validating,
+    /// Validated and usable.
+    Active,
+    /// Validated, kept in reserve: carries only probes while an active path exists.
+    Standby,
+    /// Given up; carries nothing more.
+    Abandoned,
+}
+
+/// What a [`PathSelector`] sees of one path when choosing where the next packet goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct PathView {
+    /// The path id (carried in every packet header of the path).
+    pub id: u64,
+    /// Its status.
+    pub status: PathStatus,
+    /// Our address on the path.
+    pub local: SocketAddr,
+    /// The peer's address on the path.
+    pub remote: SocketAddr,
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Lowest round-trip time seen.
+    pub min_rtt: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: u64,
+    /// Bytes sent and neither acknowledged nor declared lost.
+    pub bytes_in_flight: u64,
+    /// Whether a full-size packet fits in the congestion window now.
+    pub can_send: bool,
+    /// Probe timeouts in a row without an acknowledgement (a sign the path is failing).
+    pub pto_count: u32,
+    /// Packets declared lost / packets sent, over the path's life.
+    pub loss_rate: f64,
+    /// Largest datagram the path carries.
+    pub max_datagram_size: u16,
+}
+
+/// Chooses the path of each packet a connection sends (the multipath scheduler seam).
+///
+/// Called once per packet with a view of every path of the connection that may carry
+/// data (never empty, ascending id). The connection then fills the packet for that path
+/// within its congestion window, pacing and anti-amplification budget; path validation
+/// probes do not go through the selector.
+pub trait PathSelector: Send + Debug {
+    /// The id of the path the next packet goes on, or `None` to send nothing now.
+    fn select(&mut self, now: Instant, paths: &[PathView]) -> Option<u64>;
+}
+
+/// Builds a [`PathSelector`] for each new connection (like a congestion-controller
+/// factory): set it in [`TransportConfig::path_selector`](crate::TransportConfig).
+pub trait PathSelectorFactory: Send + Sync + Debug {
+    /// A selector for one connection.
+    fn build(&self) -> Box<dyn PathSelector>;
+}
+
+/// The default policy: every packet on the first active path (lowest id); while no
+/// path is active (a listener before the dialer's address is confirmed), the first
+/// validating one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinglePath;
+
+impl PathSelector for SinglePath {
+    fn select(&mut self, _now: Instant, paths: &[PathView]) -> Option<u64> {
+        let first = |status| paths.iter().find(|p| p.status == status).map(|p| p.id);
+        first(PathStatus::Active).or_else(|| first(PathStatus::Validating))
+    }
+}
+
+impl PathSelectorFactory for SinglePath {
+    fn build(&self) -> Box<dyn PathSelector> {
+        Box::new(SinglePath)
+    }
+}
+
+/// Statistics and addresses of one path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct PathStats {
+    /// The path id.
+    pub id: u64,
+    /// Its status.
+    pub status: PathStatus,
+    /// Our address on the path.
+    pub local: SocketAddr,
+    /// The peer's address on the path.
+    pub remote: SocketAddr,
+    /// Datagrams sent on the path.
+    pub packets_sent: u64,
+    /// Authenticated datagrams received on the path.
+    pub packets_received: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// UDP payload bytes received (authenticated).
+    pub bytes_received: u64,
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: u64,
+    /// Times the path moved to a new address after validating it.
+    pub migrations: u64,
+    /// Path validations that got no answer in time.
+    pub failed_validations: u64,
+    /// Loss recovery counters.
+    pub recovery: RecoveryStats,
+}
+
+/// Something that happened to a path, reported as [`Event::Path`](crate::Event::Path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathEvent {
+    /// An authenticated packet came from a new address: it is a candidate for the path,
+    /// being validated (PATH_CHALLENGE); the path stays where it is meanwhile.
+    ValidationStarted {
+        /// The path.
+        path: u64,
+        /// The candidate address.
+        remote: SocketAddr,
+    },
+    /// The candidate answered: the path moved there and the old address was abandoned.
+    Migrated {
+        /// The path.
+        path: u64,
+        /// The address it left.
+        from: SocketAddr,
+        /// Its new (validated) address.
+        to: SocketAddr,
+    },
+    /// The candidate never answered; the path stays at its address.
+    ValidationFailed {
+        /// The path.
+        path: u64,
+        /// The address that did not answer.
+        remote: SocketAddr,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: u64, status: PathStatus) -> PathView {
+        let a: SocketAddr = "10.0.0.1:1".parse().expect("address");
+        PathView {
+            id,
+            status,
+            local: a,
+            remote: a,
+            rtt: Duration::from_millis(10),
+            min_rtt: Duration::from_millis(10),
+            cwnd: 12_000,
+            bytes_in_flight: 0,
+            can_send: true,
+            pto_count: 0,
+            loss_rate: 0.0,
+            max_datagram_size: 1200,
+        }
+    }
+
+    #[test]
+    fn single_path_prefers_the_first_active_path() {
+        let mut s = SinglePath.build();
+        let now = Instant::now();
+        let paths = [
+            view(0, PathStatus::Validating),
+            view(1, PathStatus::Standby),
+            view(2, PathStatus::Active),
+            view(3, PathStatus::Active),
+        ];
+        assert_eq!(s.select(now, &paths), Some(2));
+        assert_eq!(s.select(now, &paths[..2]), Some(0));
+        assert_eq!(s.select(now, &[view(1, PathStatus::Abandoned)]), None);
+    }
+}
