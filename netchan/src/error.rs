@@ -106,6 +106,7 @@ impl<T> std::error::Error for SendError<T> {}
 
 /// Error of [`Sender::try_send`](crate::Sender::try_send).
 #[derive(PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum TrySendError<T> {
     /// No credit right now: the remote buffer is full (or no peer is ready yet).
     Full(T),
@@ -115,6 +116,7 @@ pub enum TrySendError<T> {
 
 /// Error of [`Sender::send_timeout`](crate::Sender::send_timeout).
 #[derive(PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum SendTimeoutError<T> {
     /// No credit arrived before the deadline.
     Timeout(T),
@@ -179,6 +181,7 @@ pub struct RecvError(pub ChannelError);
 
 /// Error of [`Receiver::try_recv`](crate::Receiver::try_recv).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TryRecvError {
     /// Nothing to receive right now.
     #[error("receiving on an empty channel")]
@@ -190,6 +193,7 @@ pub enum TryRecvError {
 
 /// Error of [`Receiver::recv_timeout`](crate::Receiver::recv_timeout).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the deadline.
     #[error("timed out waiting on a channel")]

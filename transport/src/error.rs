@@ -6,6 +6,7 @@ use bytes::Bytes;
 /// codes are sent as `0x100 + code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum TransportErrorCode {
     /// Graceful close.
     NoError = 0x00,
@@ -51,6 +52,7 @@ impl TransportErrorCode {
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// Nothing was received for the idle timeout.
     #[error("connection timed out (idle)")]
@@ -97,6 +99,7 @@ pub enum ConnectionError {
 
 /// Why a message could not be queued. The message is not kept; the caller still owns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The channel's send buffer is full; wait for [`Event::ChannelWritable`](crate::Event).
     #[error("send buffer full")]
@@ -119,6 +122,7 @@ pub enum SendError {
 
 /// Why a channel could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The peer's channel limit is reached.
     #[error("peer's channel limit reached")]
@@ -133,6 +137,7 @@ pub enum OpenError {
 
 /// Why a connection could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The endpoint is at its connection limit.
     #[error("too many connections")]

@@ -37,6 +37,7 @@ impl<T: zeroize::Zeroize> Drop for Secret<T> {
 
 /// A cryptographic failure. Never says more than needed about why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptoError {
     /// A packet or handshake message failed authentication (or was malformed).
     #[error("authentication failed")]

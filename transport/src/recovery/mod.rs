@@ -113,6 +113,7 @@ pub enum TimeoutOutcome<T> {
 
 /// A protocol violation seen in an ACK.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AckError {
     /// The peer acknowledged a packet number we never sent (the largest number of the
     /// first offending range).

@@ -22,6 +22,7 @@ pub use varint::{MAX_VARINT, Reader, VarInt, varint_len, write_varint};
 
 /// A decoding failure. Every variant is a property of the input bytes, never of our state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireError {
     /// The input ended before `what` was complete.
     #[error("truncated {what}")]
