@@ -1,226 +1,22 @@
-//! `Sender<T>` / `Receiver<T>` and the state they share with the driver.
+//! `Sender<T>` / `Receiver<T>`: the application's handles of a named channel. They
+//! share only [`handoff`](crate::handoff) state with the driver.
 
-use crate::driver::{Command, DriverHandle, NodeInner};
+use crate::driver::{Command, NodeInner};
 use crate::error::{
     ChannelError, RecvError, RecvTimeoutError, SendError, SendFailure, SendTimeoutError,
     TryRecvError, TrySendError,
 };
+pub use crate::handoff::Delivery;
+use crate::handoff::Shared;
 use bytes::Bytes;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-pub(crate) type PeerKey = [u8; 32];
 
 /// How long `recv` polls before parking the thread.
 const RECV_SPIN: Duration = Duration::from_micros(50);
-
-/// State of one named channel on this node, shared by its handles and the driver.
-pub(crate) struct Shared {
-    pub id: u64,
-    pub name: String,
-    pub type_name: &'static str,
-    pub type_hash: u64,
-    /// Messages this node buffers for its receivers (0 = rendezvous).
-    pub capacity: u32,
-    /// `Some(key)`: the channel is with that peer only; `None`: with every peer.
-    pub scope: Option<PeerKey>,
-    pub max_message: usize,
-    pub state: Mutex<PortState>,
-    pub cond: Condvar,
-    pub driver: Arc<DriverHandle>,
-    pub senders: AtomicUsize,
-    pub receivers: AtomicUsize,
-    /// Set by the driver when the receiving side can never get another message.
-    pub recv_closed: Mutex<Option<ChannelError>>,
-}
-
-impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, PortState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Sending side of a channel: one link per peer.
-#[derive(Default)]
-pub(crate) struct PortState {
-    pub links: Vec<SendLink>,
-    /// Where the next search for credit starts (round robin over peers).
-    pub next: usize,
-    /// The whole channel is dead (node closed).
-    pub closed: Option<ChannelError>,
-    /// A `Flush` command is queued for the driver.
-    pub flush_queued: bool,
-}
-
-/// Our sending state towards one peer. Sequence numbers count messages.
-pub(crate) struct SendLink {
-    pub peer: PeerKey,
-    /// Connected, both directions opened, types match.
-    pub ready: bool,
-    /// The peer's buffer size for this channel.
-    pub remote_cap: u32,
-    /// Largest serialized message the peer accepts.
-    pub remote_max: usize,
-    /// Every message below this was taken by the peer's receivers.
-    pub consumed: u64,
-    /// Next sequence number to assign.
-    pub sent: u64,
-    /// Messages `consumed..sent`, kept until consumed so they can be resent after a
-    /// reconnection.
-    pub outbox: VecDeque<Bytes>,
-    /// Next sequence number to hand to the transport (driver-owned).
-    pub transmitted: u64,
-    /// Why this link can no longer carry messages.
-    pub dead: Option<ChannelError>,
-}
-
-impl SendLink {
-    pub fn new(peer: PeerKey) -> Self {
-        Self {
-            peer,
-            ready: false,
-            remote_cap: 0,
-            remote_max: usize::MAX,
-            consumed: 0,
-            sent: 0,
-            outbox: VecDeque::new(),
-            transmitted: 0,
-            dead: None,
-        }
-    }
-    fn window(&self) -> u64 {
-        u64::from(self.remote_cap.max(1))
-    }
-    pub fn has_credit(&self) -> bool {
-        self.ready && self.dead.is_none() && self.sent - self.consumed < self.window()
-    }
-    /// Applies a `CONSUMED` report; returns false for an impossible value.
-    pub fn on_consumed(&mut self, upto: u64) -> bool {
-        if upto > self.sent {
-            return false;
-        }
-        while self.consumed < upto {
-            self.outbox.pop_front();
-            self.consumed += 1;
-        }
-        self.transmitted = self.transmitted.max(self.consumed);
-        true
-    }
-}
-
-/// Consumption counter of one peer's stream into one of our channels. Deliveries hold
-/// it; the driver turns it into `CONSUMED` frames (which are the sender's credit).
-pub(crate) struct RecvCounter {
-    pub port: u64,
-    pub peer: PeerKey,
-    pub generation: u64,
-    /// Messages taken by receivers.
-    pub consumed: AtomicU64,
-    /// `consumed` value last reported to the peer (driver-written).
-    pub reported: AtomicU64,
-    /// Messages the driver queued for receivers (written before each is queued).
-    pub delivered: AtomicU64,
-    /// Report after this many unreported messages.
-    pub threshold: u64,
-    pub notify_pending: AtomicBool,
-    pub driver: Arc<DriverHandle>,
-}
-
-impl RecvCounter {
-    fn consume(self: &Arc<Self>) {
-        let c = self.consumed.fetch_add(1, Ordering::AcqRel) + 1;
-        let unreported = c.saturating_sub(self.reported.load(Ordering::Acquire));
-        // Report every `threshold` messages, and whenever the receivers have taken all
-        // that arrived: a sender waiting for the last few never waits for more.
-        let drained = c >= self.delivered.load(Ordering::Acquire);
-        if unreported > 0
-            && (unreported >= self.threshold || drained)
-            && !self.notify_pending.swap(true, Ordering::AcqRel)
-        {
-            self.driver.notify(Command::Consumed(self.clone()));
-        }
-    }
-}
-
-/// A received value that has not been taken yet. Taking it ([`into_inner`], or dropping
-/// it) tells the sender the slot is free again; `Receiver::recv` does this for you.
-/// You see this type only when selecting over [`Receiver::as_crossbeam`].
-///
-/// [`into_inner`]: Delivery::into_inner
-pub struct Delivery<T> {
-    value: T,
-    _ack: Ack,
-}
-
-struct Ack(Arc<RecvCounter>);
-
-impl Drop for Ack {
-    fn drop(&mut self) {
-        self.0.consume();
-    }
-}
-
-impl<T> Delivery<T> {
-    pub(crate) fn new(value: T, counter: Arc<RecvCounter>) -> Self {
-        Self {
-            value,
-            _ack: Ack(counter),
-        }
-    }
-    /// The value (and credit back to the sender).
-    pub fn into_inner(self) -> T {
-        self.value
-    }
-}
-
-impl<T> std::ops::Deref for Delivery<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.value
-    }
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Delivery<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.value.fmt(f)
-    }
-}
-
-/// What the driver does with the bytes of a received message: decode them as the
-/// channel's type and queue them for its receivers.
-pub(crate) trait Sink: Send {
-    fn deliver(&mut self, payload: &[u8], counter: &Arc<RecvCounter>) -> Result<(), SinkError>;
-    /// No message will ever arrive again: receivers see disconnection after draining.
-    fn close(&mut self);
-}
-
-pub(crate) enum SinkError {
-    Decode(String),
-    /// Every receiver was dropped.
-    Gone,
-}
-
-pub(crate) struct TypedSink<T> {
-    pub tx: Option<crossbeam_channel::Sender<Delivery<T>>>,
-}
-
-impl<T: DeserializeOwned + Send + 'static> Sink for TypedSink<T> {
-    fn deliver(&mut self, payload: &[u8], counter: &Arc<RecvCounter>) -> Result<(), SinkError> {
-        let value: T = crate::codec::decode(payload).map_err(SinkError::Decode)?;
-        let tx = self.tx.as_ref().ok_or(SinkError::Gone)?;
-        counter.delivered.fetch_add(1, Ordering::AcqRel);
-        tx.send(Delivery::new(value, counter.clone()))
-            .map_err(|_| SinkError::Gone)
-    }
-    fn close(&mut self) {
-        self.tx = None;
-    }
-}
 
 /// The sending half of a netchan channel. Cloneable; when the last sender of a channel
 /// is dropped, remote receivers see disconnection once they have drained it.
@@ -318,100 +114,53 @@ impl<T: Serialize> Sender<T> {
             Ok(b) => b,
             Err(e) => return Outcome::Failed(SendError::new(value, SendFailure::Encode(e))),
         };
-        if bytes.len() > sh.max_message {
+        let limit = sh
+            .max_message
+            .min(sh.gate.max_message.load(Ordering::Acquire));
+        if bytes.len() > limit {
             let size = bytes.len();
-            return Outcome::Failed(SendError::new(
-                value,
-                SendFailure::TooLarge {
-                    size,
-                    limit: sh.max_message,
-                },
-            ));
+            return Outcome::Failed(SendError::new(value, SendFailure::TooLarge { size, limit }));
         }
-        let bytes = Bytes::from(bytes);
-        let mut st = sh.lock();
+        // Bounded by the wait: every pass either takes credit, fails, or waits.
         loop {
-            if let Some(e) = &st.closed {
-                let e = e.clone();
-                return Outcome::Failed(SendError::new(value, e.into()));
+            if let Some(e) = sh.gate.closed.get() {
+                return Outcome::Failed(SendError::new(value, e.clone().into()));
             }
-            let n = st.links.len();
-            let mut chosen = None;
-            let mut alive = false;
-            for i in 0..n {
-                let idx = (st.next + i) % n;
-                let l = &st.links[idx];
-                if l.dead.is_some() {
-                    continue;
-                }
-                alive = true;
-                if l.has_credit() {
-                    chosen = Some(idx);
-                    break;
-                }
-            }
-            if let Some(idx) = chosen {
-                st.next = idx + 1;
-                let l = &mut st.links[idx];
-                if bytes.len() > l.remote_max {
-                    let (size, limit) = (bytes.len(), l.remote_max);
-                    return Outcome::Failed(SendError::new(
-                        value,
-                        SendFailure::TooLarge { size, limit },
-                    ));
-                }
-                let seq = l.sent;
-                let peer = l.peer;
-                let rendezvous = l.remote_cap == 0;
-                l.sent += 1;
-                l.outbox.push_back(bytes);
-                if !st.flush_queued {
-                    st.flush_queued = true;
-                    sh.driver.notify(Command::Flush(sh.id));
-                }
-                if !rendezvous || matches!(wait, Wait::Never) {
-                    return Outcome::Sent;
-                }
-                // Rendezvous: wait until the remote receiver took it.
-                loop {
-                    let Some(l) = st.links.iter().find(|l| l.peer == peer) else {
-                        return Outcome::Failed(SendError::new(
-                            value,
-                            ChannelError::NodeClosed.into(),
-                        ));
-                    };
-                    if l.consumed > seq {
-                        return Outcome::Sent;
-                    }
-                    if let Some(e) = l.dead.clone().or_else(|| st.closed.clone()) {
-                        return Outcome::Failed(SendError::new(value, e.into()));
-                    }
-                    st = sh.cond.wait(st).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-            if !alive && sh.scope.is_some() {
-                let e = st
-                    .links
-                    .iter()
-                    .find_map(|l| l.dead.clone())
-                    .unwrap_or(ChannelError::NodeClosed);
-                return Outcome::Failed(SendError::new(value, e.into()));
+            if sh.gate.try_take() {
+                break;
             }
             match wait {
                 Wait::Never => return Outcome::Full(value),
-                Wait::Forever => st = sh.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Wait::Forever => sh.gate.wait(None),
                 Wait::Until(d) => {
-                    let now = Instant::now();
-                    if now >= d {
+                    if Instant::now() >= d {
                         return Outcome::Timeout(value);
                     }
-                    st = sh
-                        .cond
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    sh.gate.wait(Some(d));
                 }
             }
+        }
+        let payload = Bytes::from(bytes);
+        // A rendezvous send waits until the remote receiver took the value (try_send
+        // only needs the free slot it just took).
+        if !sh.gate.rendezvous.load(Ordering::Acquire) || matches!(wait, Wait::Never) {
+            sh.driver.notify(Command::Send {
+                port: sh.id,
+                payload,
+                done: None,
+            });
+            return Outcome::Sent;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        sh.driver.notify(Command::Send {
+            port: sh.id,
+            payload,
+            done: Some(tx),
+        });
+        match rx.recv() {
+            Ok(Ok(())) => Outcome::Sent,
+            Ok(Err(e)) => Outcome::Failed(SendError::new(value, e.into())),
+            Err(_) => Outcome::Failed(SendError::new(value, ChannelError::NodeClosed.into())),
         }
     }
 }
@@ -428,11 +177,7 @@ impl<T> Sender<T> {
     }
     /// Messages sent and not yet taken by a remote receiver, over all peers.
     pub fn len(&self) -> usize {
-        let st = self.shared.lock();
-        st.links
-            .iter()
-            .map(|l| (l.sent - l.consumed) as usize)
-            .sum()
+        usize::try_from(self.shared.gate.unsettled()).unwrap_or(usize::MAX)
     }
     /// True when every sent message was taken by a remote receiver.
     pub fn is_empty(&self) -> bool {
@@ -440,7 +185,7 @@ impl<T> Sender<T> {
     }
     /// Peers this sender can currently reach (connected, channel open on both sides).
     pub fn ready_peers(&self) -> usize {
-        self.shared.lock().links.iter().filter(|l| l.ready).count()
+        self.shared.gate.ready_peers.load(Ordering::Acquire)
     }
 }
 
@@ -480,12 +225,7 @@ impl<T> Receiver<T> {
     }
 
     fn closed_reason(&self) -> RecvError {
-        let r = self
-            .shared
-            .recv_closed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let r = self.shared.recv_closed.get().cloned();
         RecvError(r.unwrap_or(ChannelError::NodeClosed))
     }
 

@@ -79,11 +79,15 @@ mod chan;
 mod codec;
 mod driver;
 mod error;
+mod events;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod handoff;
 pub mod identity;
+mod io;
 mod node;
+pub mod session;
 mod udp;
 mod wire;
 

@@ -1,8 +1,11 @@
 //! Nodes, peers, events and statistics.
 
-use crate::chan::{self, PeerKey, Receiver, Sender, Shared, TypedSink};
+use crate::chan::{self, Receiver, Sender};
 use crate::driver::{self, Command, DriverConfig, DriverHandle, NodeInner, PortEntry};
 use crate::error::Error;
+pub use crate::events::{NodeEvent, PathStats, PeerStats};
+use crate::handoff::{Gate, Shared, TypedSink};
+use crate::session::{PeerKey, PortId};
 use netchan_transport::identity::{Keypair, PublicKey};
 use netchan_transport::{
     CongestionControl, Endpoint, EndpointConfig, NoiseConfig, TransportConfig,
@@ -11,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Room left in a transport message for the channel layer's header.
@@ -122,97 +125,6 @@ impl NodeConfig {
     }
 }
 
-/// Something that happened to a node's peers.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum NodeEvent {
-    /// A peer connected for the first time (or after its lease expired).
-    PeerConnected {
-        /// Its identity.
-        peer: PublicKey,
-        /// Its address.
-        addr: SocketAddr,
-    },
-    /// A peer came back within the lease: its channels resumed.
-    PeerReconnected {
-        /// Its identity.
-        peer: PublicKey,
-        /// Its (possibly new) address.
-        addr: SocketAddr,
-    },
-    /// A peer's connection ended; its channels wait for it for the lease.
-    PeerDisconnected {
-        /// Its identity.
-        peer: PublicKey,
-        /// Why the connection ended.
-        reason: String,
-    },
-    /// A peer did not come back within the lease: its channels failed.
-    PeerLost {
-        /// Its identity.
-        peer: PublicKey,
-    },
-    /// A channel with a peer failed (type mismatch, protocol violation).
-    ChannelError {
-        /// The peer.
-        peer: PublicKey,
-        /// The channel.
-        channel: String,
-        /// What went wrong.
-        error: crate::ChannelError,
-    },
-}
-
-/// Statistics of one peer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerStats {
-    /// The peer.
-    pub peer: PublicKey,
-    /// Whether a connection is up now.
-    pub connected: bool,
-    /// Its last known address.
-    pub addr: Option<SocketAddr>,
-    /// Smoothed round-trip time.
-    pub rtt: Duration,
-    /// Congestion window in bytes.
-    pub cwnd: u64,
-    /// UDP payload bytes sent on the current connection.
-    pub bytes_sent: u64,
-    /// UDP payload bytes received on the current connection.
-    pub bytes_received: u64,
-    /// Datagrams sent.
-    pub packets_sent: u64,
-    /// Datagrams received.
-    pub packets_received: u64,
-    /// Packets declared lost.
-    pub packets_lost: u64,
-    /// Lost / sent packets.
-    pub loss_rate: f64,
-    /// Messages delivered to this node from the peer.
-    pub messages_delivered: u64,
-    /// Per path (one until multipath lands).
-    pub paths: Vec<PathStats>,
-}
-
-/// Statistics of one network path to a peer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PathStats {
-    /// Our address.
-    pub local: Option<SocketAddr>,
-    /// The peer's address.
-    pub remote: SocketAddr,
-    /// Smoothed round-trip time.
-    pub rtt: Duration,
-    /// Congestion window in bytes.
-    pub cwnd: u64,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Bytes received.
-    pub bytes_received: u64,
-    /// Packets declared lost.
-    pub packets_lost: u64,
-}
-
 /// A netchan node: an identity, UDP sockets and an event loop thread. Every node dials
 /// and accepts. Dropping it shuts it down: connections close gracefully (what was
 /// received and taken is reported to the senders first), channels disconnect.
@@ -289,6 +201,7 @@ impl Node {
             incarnation: u64::from_le_bytes(os_random()?),
             public_key,
             max_message,
+            max_datagram_size: config.transport.max_datagram_size,
         })?;
         Ok(Node { inner })
     }
@@ -475,23 +388,19 @@ where
     let (type_name, type_hash) = crate::codec::type_id::<T>();
     let (tx, rx) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared {
-        id: h.next_port.fetch_add(1, Ordering::Relaxed),
+        id: PortId(h.next_port.fetch_add(1, Ordering::Relaxed)),
         name: name.to_string(),
         type_name,
         type_hash,
         capacity,
         scope,
         max_message: h.max_message,
-        state: Mutex::new(chan::PortState::default()),
-        cond: Condvar::new(),
+        gate: Gate::new(),
         driver: h.clone(),
         senders: AtomicUsize::new(0),
         receivers: AtomicUsize::new(0),
-        recv_closed: Mutex::new(None),
+        recv_closed: OnceLock::new(),
     });
-    if let Some(k) = scope {
-        shared.lock().links.push(chan::SendLink::new(k));
-    }
     let (rtx, rrx) = crossbeam_channel::bounded(1);
     h.notify(Command::AddPort(
         PortEntry {
