@@ -12,6 +12,7 @@ use crate::node::{NodeEvent, PathStats, PeerStats};
 use crate::session::{
     DialToken, PeerKey, PortId, PortSpec, SendToken, Session, SessionConfig, SessionEvent, StreamId,
 };
+use crate::spin::Spin;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Poll, Token, Waker};
@@ -26,10 +27,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
-/// How long the loop keeps polling without parking after traffic (see `should_spin`).
-const SPIN: Duration = Duration::from_micros(100);
-/// Spins in a row that found no traffic before the driver stops spinning.
-const IDLE_SPINS_OFF: u32 = 4;
 /// How long a shut-down node waits for its peers to acknowledge what it sent.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -162,7 +159,7 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         next_token: 0,
         events: ev_tx,
         last_activity: Instant::now(),
-        spin: SpinState::default(),
+        spin: Spin::default(),
         shutdown_deadline: None,
         exit: false,
         dropped_events: 0,
@@ -175,29 +172,6 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         handle,
         thread: Mutex::new(Some(thread)),
     }))
-}
-
-/// State of the adaptive spin ([`Driver::should_spin`]).
-#[derive(Debug)]
-struct SpinState {
-    enabled: bool,
-    /// Consecutive spins that ended without new traffic.
-    idle_spins: u32,
-    /// The activity time the current spin started from.
-    spin_from: Option<Instant>,
-    /// The activity time when the loop last parked.
-    parked_after: Option<Instant>,
-}
-
-impl Default for SpinState {
-    fn default() -> Self {
-        SpinState {
-            enabled: true,
-            idle_spins: 0,
-            spin_from: None,
-            parked_after: None,
-        }
-    }
 }
 
 struct Driver {
@@ -214,7 +188,7 @@ struct Driver {
     events: Sender<NodeEvent>,
     /// Last time a datagram or command arrived: the loop spins briefly after it.
     last_activity: Instant,
-    spin: SpinState,
+    spin: Spin,
     shutdown_deadline: Option<Instant>,
     exit: bool,
     dropped_events: u64,
@@ -266,7 +240,7 @@ impl Driver {
     }
 
     fn park(&mut self, events: &mut Events, timeout: Option<Duration>) {
-        self.spin.parked_after = Some(self.last_activity);
+        self.park_started();
         self.handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.cmds.is_empty() {
@@ -285,39 +259,13 @@ impl Driver {
         }
     }
 
-    /// Whether to keep polling instead of parking. Spinning for [`SPIN`] after traffic
-    /// saves the 25-50 µs wake-up of a parked thread when the next datagram or command
-    /// follows quickly (a request/response exchange), but burns a core when traffic is
-    /// spaced wider than the spin (a paced stream at tens of Mbit/s). So the driver
-    /// learns: after [`IDLE_SPINS_OFF`] spins in a row that found nothing it stops
-    /// spinning, and it starts again when, parked, it is woken by traffic that followed
-    /// the previous traffic within [`SPIN`] (a spin would have caught it).
+    /// Whether to keep polling instead of parking (see [`Spin`]).
     fn should_spin(&mut self, now: Instant) -> bool {
-        let s = &mut self.spin;
-        if let Some(prev) = s.parked_after.take()
-            && self.last_activity > prev
-            && self.last_activity - prev < SPIN
-        {
-            s.enabled = true;
-            s.idle_spins = 0;
-        }
-        if !s.enabled {
-            return false;
-        }
-        if now.saturating_duration_since(self.last_activity) < SPIN {
-            if s.spin_from.is_some_and(|from| from != self.last_activity) {
-                s.idle_spins = 0; // new traffic arrived while spinning: it paid off
-            }
-            s.spin_from = Some(self.last_activity);
-            return true;
-        }
-        if s.spin_from.take().is_some() {
-            s.idle_spins += 1;
-            if s.idle_spins >= IDLE_SPINS_OFF {
-                s.enabled = false;
-            }
-        }
-        false
+        self.spin.should_spin(now, self.last_activity)
+    }
+
+    fn park_started(&mut self) {
+        self.spin.parked(self.last_activity);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

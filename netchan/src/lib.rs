@@ -88,6 +88,7 @@ pub mod identity;
 mod io;
 mod node;
 pub mod session;
+mod spin;
 mod udp;
 mod wire;
 
