@@ -10,6 +10,12 @@
 //! `NETCHAN_SEED` so a failing seed can be replayed by name:
 //! `NETCHAN_SEED=42 cargo test -p netchan-tests --test adversity`.
 //!
+//! Channel sessions: a node added with [`Sim::add_session_node`] also runs a netchan
+//! [`Session`] above its endpoint. The simulator feeds the endpoint's events and the
+//! session's timers to it; tests act as the application through [`Sim::session`] and
+//! read what it reports with [`Sim::session_events`]. [`Sim::restart_endpoint`] replaces
+//! a node's endpoint (all connection state lost, same identity) under its session.
+//!
 //! Addresses: each node has a local address (what its endpoint sees as its own) and an
 //! external one (what its peers see; the same unless a NAT is modelled). [`Sim::rebind`]
 //! changes the external address (NAT rebinding): datagrams to the old one are then lost.
@@ -19,8 +25,10 @@
 //! originals arrive.
 
 use crate::link::{Link, LinkConfig};
+use netchan::session::{Session, SessionConfig, SessionEvent};
 use netchan_transport::{ConnectionHandle, Endpoint, EndpointConfig, Event};
 use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,6 +44,10 @@ pub struct Node {
     pub addr: SocketAddr,
     /// Its address as it sees itself (the socket's).
     pub local: SocketAddr,
+    /// The channel session above the endpoint, if the node has one.
+    pub session: Option<Session>,
+    /// What the session reported, for the test to read.
+    session_events: VecDeque<SessionEvent>,
 }
 
 /// A datagram an [`Interceptor`] injects: delivered to the link's receiver `after` the
@@ -162,12 +174,83 @@ impl Sim {
             endpoint,
             addr,
             local: addr,
+            session: None,
+            session_events: VecDeque::new(),
         });
         self.by_addr.insert(addr, id);
         // Distinct, increasing wall clocks (replay protection needs one).
         let unix_ms = 1_790_000_000_000 + id as u64;
         self.nodes[id].endpoint.set_wall_clock(self.now, unix_ms);
         id
+    }
+
+    /// Adds a node whose endpoint runs a netchan channel session.
+    pub fn add_session_node(&mut self, config: EndpointConfig, session: SessionConfig) -> NodeId {
+        let id = self.add_node(config);
+        self.nodes[id].session = Some(Session::new(session));
+        id
+    }
+
+    /// Calls `f` with node `n`'s session, its endpoint and the current time (the test
+    /// acting as the application), then lets the session handle what followed.
+    ///
+    /// Panics if the node has no session.
+    pub fn session<R>(
+        &mut self,
+        n: NodeId,
+        f: impl FnOnce(&mut Session, &mut Endpoint, Instant) -> R,
+    ) -> R {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        let session = node.session.as_mut().expect("a session node");
+        let r = f(session, &mut node.endpoint, now);
+        self.pump_session(n);
+        r
+    }
+
+    /// Takes what node `n`'s session reported since the last call.
+    pub fn session_events(&mut self, n: NodeId) -> Vec<SessionEvent> {
+        self.nodes[n].session_events.drain(..).collect()
+    }
+
+    /// Replaces node `n`'s endpoint by a fresh one from `config` (same address; use the
+    /// same identity and a new seed): every connection's state is lost, as in a crash of
+    /// the transport. A session above it is told, and its peers reconnect.
+    pub fn restart_endpoint(&mut self, n: NodeId, config: EndpointConfig) {
+        let now = self.now;
+        let mut endpoint = Endpoint::new(config, now);
+        endpoint.set_max_segments(SIM_SEGMENTS);
+        endpoint.set_wall_clock(
+            now,
+            1_790_000_000_000 + 1_000 + self.elapsed().as_millis() as u64,
+        );
+        let node = &mut self.nodes[n];
+        node.endpoint = endpoint;
+        if let Some(s) = node.session.as_mut() {
+            s.transport_reset(now, &mut node.endpoint);
+        }
+        self.pump_session(n);
+    }
+
+    /// Feeds node `n`'s endpoint events and due timers to its session.
+    fn pump_session(&mut self, n: NodeId) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        let Some(session) = node.session.as_mut() else {
+            return;
+        };
+        // Bounded by the events the endpoint and session hold.
+        for _ in 0..1_000_000 {
+            if let Some((h, ev)) = node.endpoint.poll_event() {
+                session.handle_event(now, &mut node.endpoint, h, ev);
+            } else if session.poll_timeout().is_some_and(|t| t <= now) {
+                session.handle_timeout(now, &mut node.endpoint);
+            } else {
+                break;
+            }
+        }
+        node.session_events
+            .extend(std::iter::from_fn(|| session.poll_event()));
     }
 
     /// Sets the link from `a` to `b` (one direction).
@@ -321,7 +404,15 @@ impl Sim {
         let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout());
         let deliveries = self.links.values().filter_map(|l| l.next_delivery());
         let injected = self.injected.first().map(|(t, ..)| *t);
-        timers.chain(deliveries).chain(injected).min()
+        let sessions = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.session.as_ref()?.poll_timeout());
+        timers
+            .chain(deliveries)
+            .chain(injected)
+            .chain(sessions)
+            .min()
     }
 
     /// One step: flush, advance to the next event, deliver and fire timers. Returns
@@ -374,6 +465,9 @@ impl Sim {
         }
         for n in &mut self.nodes {
             n.endpoint.handle_timeout(now);
+        }
+        for n in 0..self.nodes.len() {
+            self.pump_session(n);
         }
         self.flush();
         true
