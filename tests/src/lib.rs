@@ -4,8 +4,12 @@
 //!   Gilbert-Elliott loss, duplication, reordering, corruption, rate limit with a bounded
 //!   queue, blackholes).
 //!
-//! - [`sim`]: a virtual-time simulator driving endpoints through those links, with
-//!   bounded run loops and seed replay (`NETCHAN_SEED`).
+//! - [`sim`]: the virtual-time simulator driving endpoints (and netchan channel sessions
+//!   above them) through those links, with address rebinding, attackers on links,
+//!   bounded run loops and seed replay (`NETCHAN_SEED`). It is the one harness: every
+//!   protocol test of the workspace runs on it.
+//! - [`pair`]: the two-endpoint facade over the simulator used by the connection and
+//!   security tests.
 //!
 //! - [`scenarios`]: complete scenarios returning reports (used by the tests and by
 //!   `netchan-bench`).
@@ -16,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod link;
+pub mod pair;
 pub mod scenarios;
 pub mod sim;
 pub mod workload;

@@ -66,9 +66,9 @@ pub struct Injection {
 /// inject towards the link's receiver.
 pub type Interceptor = Box<dyn FnMut(Duration, &[u8]) -> Vec<Injection>>;
 
-/// Datagrams and bytes sent to one unrouted address.
+/// Datagrams and bytes sent to one address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Unrouted {
+pub struct Traffic {
     /// Datagrams.
     pub datagrams: u64,
     /// UDP payload bytes.
@@ -121,7 +121,9 @@ pub struct Sim {
     /// Injected datagrams: (due, sequence, to, from, bytes), kept sorted by due time.
     injected: Vec<(Instant, u64, NodeId, SocketAddr, Vec<u8>)>,
     injected_seq: u64,
-    unrouted: HashMap<SocketAddr, Unrouted>,
+    unrouted: HashMap<SocketAddr, Traffic>,
+    /// Everything each node sent, by destination.
+    sent: HashMap<(NodeId, SocketAddr), Traffic>,
     /// Steps taken so far.
     pub steps: u64,
     /// Datagrams sent to an address no node has.
@@ -158,6 +160,7 @@ impl Sim {
             injected: Vec::new(),
             injected_seq: 0,
             unrouted: HashMap::default(),
+            sent: HashMap::default(),
             steps: 0,
             misrouted: 0,
         }
@@ -295,6 +298,9 @@ impl Sim {
             };
             let segment = t.segment_size.unwrap_or(t.size).max(1);
             for d in self.buf[..t.size].chunks(segment) {
+                let traffic = self.sent.entry((n, t.destination)).or_default();
+                traffic.datagrams += 1;
+                traffic.bytes += d.len() as u64;
                 out.push((t.destination, d.to_vec()));
             }
         }
@@ -311,8 +317,24 @@ impl Sim {
     }
 
     /// What was sent to `addr`, which no node has (a spoofed or abandoned address).
-    pub fn unrouted(&self, addr: SocketAddr) -> Unrouted {
+    pub fn unrouted(&self, addr: SocketAddr) -> Traffic {
         self.unrouted.get(&addr).copied().unwrap_or_default()
+    }
+
+    /// What node `from` sent to `addr` (routed or not) since the simulation began.
+    pub fn sent(&self, from: NodeId, addr: SocketAddr) -> Traffic {
+        self.sent.get(&(from, addr)).copied().unwrap_or_default()
+    }
+
+    /// What node `from` sent, to any address.
+    pub fn sent_total(&self, from: NodeId) -> Traffic {
+        self.sent
+            .iter()
+            .filter(|((n, _), _)| *n == from)
+            .fold(Traffic::default(), |acc, (_, t)| Traffic {
+                datagrams: acc.datagrams + t.datagrams,
+                bytes: acc.bytes + t.bytes,
+            })
     }
 
     /// The link from `a` to `b`, if configured.
@@ -375,6 +397,9 @@ impl Sim {
 
     /// One datagram from node `from` to `destination`.
     fn send(&mut self, from: NodeId, destination: SocketAddr, d: &[u8]) {
+        let t = self.sent.entry((from, destination)).or_default();
+        t.datagrams += 1;
+        t.bytes += d.len() as u64;
         let Some(&to) = self.by_addr.get(&destination) else {
             self.misrouted += 1;
             let u = self.unrouted.entry(destination).or_default();
@@ -471,6 +496,20 @@ impl Sim {
         }
         self.flush();
         true
+    }
+
+    /// Advances the clock by `d` and fires due timers, without moving any datagram: for
+    /// tests that play the network by hand ([`take_transmits`](Self::take_transmits),
+    /// [`deliver`](Self::deliver)).
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        let now = self.now;
+        for n in &mut self.nodes {
+            n.endpoint.handle_timeout(now);
+        }
+        for n in 0..self.nodes.len() {
+            self.pump_session(n);
+        }
     }
 
     /// Steps until `drive` returns [`Control::Done`]; fails after `max_steps` steps or

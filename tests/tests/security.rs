@@ -3,6 +3,7 @@
 //! ChaCha20-Poly1305 packet protection.
 
 use netchan_tests::link::LinkConfig;
+use netchan_tests::pair::Pair;
 use netchan_tests::scenarios::{CLIENT, SERVER, keypair};
 use netchan_tests::sim::Sim;
 #[allow(unused_imports)]
@@ -13,12 +14,10 @@ use netchan_transport::wire::{
     ConnectionId, Header, LongHeader, LongType, PROTOCOL_VERSION, write_varint,
 };
 use netchan_transport::{
-    ConnectionError, ConnectionHandle, Endpoint, EndpointConfig, Event, NoiseConfig,
-    TransportConfig,
+    ConnectionError, Endpoint, EndpointConfig, Event, NoiseConfig, TransportConfig,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,99 +46,6 @@ fn addr(i: u32) -> SocketAddr {
         [198, 18, (i >> 8) as u8, i as u8],
         1000 + (i % 50000) as u16,
     ))
-}
-
-/// Two endpoints exchanging datagrams directly (1 ms per round), with a log of every
-/// datagram the server sent, by destination.
-struct Net {
-    client: Endpoint,
-    server: Endpoint,
-    now: Instant,
-    ca: SocketAddr,
-    sa: SocketAddr,
-    buf: Vec<u8>,
-    server_sent: HashMap<SocketAddr, u64>,
-    client_events: Vec<(ConnectionHandle, Event)>,
-    server_events: Vec<(ConnectionHandle, Event)>,
-}
-
-impl Net {
-    fn new(client: EndpointConfig, server: EndpointConfig) -> Self {
-        let now = Instant::now();
-        let mut n = Self {
-            client: Endpoint::new(client, now),
-            server: Endpoint::new(server, now),
-            now,
-            ca: "10.1.0.1:5000".parse().unwrap(),
-            sa: "10.1.0.2:4433".parse().unwrap(),
-            buf: Vec::new(),
-            server_sent: HashMap::new(),
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-        };
-        n.client.set_wall_clock(now, 1_790_000_000_000);
-        n.server.set_wall_clock(now, 1_790_000_000_000);
-        n
-    }
-
-    /// Drains the server's output: datagrams for the client go to it, others are logged.
-    fn drain_server(&mut self) {
-        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-            *self.server_sent.entry(t.destination).or_default() += t.size as u64;
-            if t.destination == self.ca {
-                self.client
-                    .handle_datagram(self.now, self.ca, self.sa, &mut self.buf[..t.size]);
-            }
-        }
-    }
-
-    fn round(&mut self) {
-        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-            self.server
-                .handle_datagram(self.now, self.sa, self.ca, &mut self.buf[..t.size]);
-        }
-        self.drain_server();
-        while let Some(e) = self.client.poll_event() {
-            self.client_events.push(e);
-        }
-        while let Some(e) = self.server.poll_event() {
-            self.server_events.push(e);
-        }
-        self.now += Duration::from_millis(1);
-        self.client.handle_timeout(self.now);
-        self.server.handle_timeout(self.now);
-    }
-
-    /// Hands the server a datagram from `from` now.
-    fn deliver_to_server(&mut self, from: SocketAddr, d: &[u8]) {
-        self.server
-            .handle_datagram(self.now, self.sa, from, &mut d.to_vec());
-    }
-
-    /// Hands the client a datagram from the server now.
-    fn deliver_to_client(&mut self, d: &[u8]) {
-        self.client
-            .handle_datagram(self.now, self.ca, self.sa, &mut d.to_vec());
-    }
-
-    fn run(&mut self, rounds: usize) {
-        for _ in 0..rounds {
-            self.round();
-        }
-    }
-
-    fn client_closed(&self) -> Option<ConnectionError> {
-        self.client_events.iter().find_map(|(_, e)| match e {
-            Event::Closed(why) => Some(why.clone()),
-            _ => None,
-        })
-    }
-
-    fn server_connected(&self) -> bool {
-        self.server_events
-            .iter()
-            .any(|(_, e)| *e == Event::Connected)
-    }
 }
 
 /// The client's first datagram for a connection to the server.
@@ -190,36 +96,34 @@ fn handshake_rejects_bad_peers() {
     };
 
     // Wrong pinned key: the listener cannot read message 1; the dialer times out.
-    let mut n = Net::new(
+    let mut n = Pair::new(
         config(NoiseConfig::new(keypair(1)), 1, short_handshake()),
         loose(),
     );
-    n.client
-        .connect_with(n.now, n.ca, n.sa, Some(keypair(99).public().0))
-        .unwrap();
+    n.dial(Some(keypair(99).public().0));
     n.run(3000);
     assert_eq!(n.client_closed(), Some(ConnectionError::HandshakeTimedOut));
     // mac1 is keyed by the pinned key: the listener drops it before any Diffie-Hellman.
-    assert!(n.server.stats().gated >= 1);
-    assert_eq!(n.server.connection_count(), 0);
+    assert!(n.server().stats().gated >= 1);
+    assert_eq!(n.server().connection_count(), 0);
     assert!(!n.server_connected());
 
     // Not on the allow-list, IK (refused at message 1) and XX (refused at message 3).
     for pinned in [true, false] {
         let only_someone_else = NoiseConfig::new(keypair(2)).allow_only([keypair(50).public()]);
-        let mut n = Net::new(
+        let mut n = Pair::new(
             config(NoiseConfig::new(keypair(1)), 1, short_handshake()),
             config(only_someone_else, 2, short_handshake()),
         );
         let key = pinned.then_some(server_key);
-        n.client.connect_with(n.now, n.ca, n.sa, key).unwrap();
+        n.dial(key);
         n.run(3000);
         assert!(!n.server_connected(), "pinned={pinned}");
         assert!(matches!(
             n.client_closed(),
             Some(ConnectionError::HandshakeTimedOut | ConnectionError::HandshakeFailed)
         ));
-        assert_eq!(n.server.connection_count(), 0, "pinned={pinned}");
+        assert_eq!(n.server().connection_count(), 0, "pinned={pinned}");
     }
 
     // Missing and wrong PSK: dropped at the mac1 gate, before any Diffie-Hellman.
@@ -228,7 +132,7 @@ fn handshake_rejects_bad_peers() {
         if let Some(p) = client_psk {
             dialer = dialer.with_psk(p);
         }
-        let mut n = Net::new(
+        let mut n = Pair::new(
             config(dialer, 1, short_handshake()),
             config(
                 NoiseConfig::new(keypair(2)).with_psk([7; 32]),
@@ -236,21 +140,19 @@ fn handshake_rejects_bad_peers() {
                 short_handshake(),
             ),
         );
-        n.client
-            .connect_with(n.now, n.ca, n.sa, Some(server_key))
-            .unwrap();
+        n.dial(Some(server_key));
         n.run(3000);
         assert_eq!(n.client_closed(), Some(ConnectionError::HandshakeTimedOut));
-        assert!(n.server.stats().gated >= 1);
+        assert!(n.server().stats().gated >= 1);
         assert_eq!(
-            n.server.stats().handshake_failures,
+            n.server().stats().handshake_failures,
             0,
             "no DH for strangers"
         );
-        assert_eq!(n.server_sent.values().sum::<u64>(), 0, "no reply at all");
+        assert_eq!(n.sim.sent_total(SERVER).bytes, 0, "no reply at all");
     }
     // Control: the right PSK connects.
-    let mut n = Net::new(
+    let mut n = Pair::new(
         config(
             NoiseConfig::new(keypair(1)).with_psk([7; 32]),
             1,
@@ -262,9 +164,7 @@ fn handshake_rejects_bad_peers() {
             short_handshake(),
         ),
     );
-    n.client
-        .connect_with(n.now, n.ca, n.sa, Some(server_key))
-        .unwrap();
+    n.dial(Some(server_key));
     n.run(50);
     assert!(n.server_connected());
 
@@ -319,31 +219,27 @@ fn handshake_rejects_bad_peers() {
 
     // A tampered second message does not break the dialer's handshake: ignored, and the
     // genuine one completes it.
-    let mut n = Net::new(
+    let mut n = Pair::new(
         config(NoiseConfig::new(keypair(1)), 1, short_handshake()),
         loose(),
     );
-    n.client
-        .connect_with(n.now, n.ca, n.sa, Some(server_key))
-        .unwrap();
-    while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
-        let d = n.buf[..t.size].to_vec();
-        n.deliver_to_server(n.ca, &d);
+    n.dial(Some(server_key));
+    for d in n.take_client() {
+        n.deliver_to_server(&d);
     }
-    let t = n.server.poll_transmit(n.now, &mut n.buf).unwrap();
-    let genuine = n.buf[..t.size].to_vec();
+    let genuine = n.take_server().swap_remove(0).1;
     for bit in (21 * 8..genuine.len() * 8).step_by(3) {
         let mut m = genuine.clone();
         m[bit / 8] ^= 1 << (bit % 8);
         n.deliver_to_client(&m);
     }
     assert!(
-        n.client.poll_event().is_none(),
+        n.client().poll_event().is_none(),
         "no session from tampered answers"
     );
     n.deliver_to_client(&genuine);
     assert_eq!(
-        n.client.poll_event().map(|(_, e)| e),
+        n.client().poll_event().map(|(_, e)| e),
         Some(Event::Connected)
     );
 }
@@ -352,7 +248,7 @@ fn handshake_rejects_bad_peers() {
 fn psk_gated_silence() {
     let psk = [7u8; 32];
     let server_key = keypair(2).public().0;
-    let mut n = Net::new(
+    let mut n = Pair::new(
         config(
             NoiseConfig::new(keypair(1)).with_psk(psk),
             1,
@@ -365,26 +261,27 @@ fn psk_gated_silence() {
         ),
     );
     // A legitimate client connects and exchanges data; we keep its packets for replays.
-    let c = n
-        .client
-        .connect_with(n.now, n.ca, n.sa, Some(server_key))
-        .unwrap();
+    let c = n.dial(Some(server_key));
     let mut legit = Vec::new();
-    let first = {
-        let mut b = Vec::new();
-        let t = n.client.poll_transmit(n.now, &mut b).unwrap();
-        n.deliver_to_server(n.ca, &b[..t.size]);
-        b[..t.size].to_vec()
-    };
+    let first = n.take_client().swap_remove(0);
+    n.deliver_to_server(&first);
     legit.push(first);
     n.run(20);
-    let ch = n.client.connection(c).unwrap().open_channel(b"x").unwrap();
+    let ch = n
+        .client()
+        .connection(c)
+        .unwrap()
+        .open_channel(b"x")
+        .unwrap();
     for i in 0..20u8 {
-        n.client.connection(c).unwrap().send(ch, &[i; 100]).unwrap();
-        while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
-            legit.push(n.buf[..t.size].to_vec());
-            let d = n.buf[..t.size].to_vec();
-            n.deliver_to_server(n.ca, &d);
+        n.client()
+            .connection(c)
+            .unwrap()
+            .send(ch, &[i; 100])
+            .unwrap();
+        for d in n.take_client() {
+            n.deliver_to_server(&d);
+            legit.push(d);
         }
         n.run(2);
     }
@@ -400,9 +297,9 @@ fn psk_gated_silence() {
                 30,
                 TransportConfig::default(),
             ),
-            n.now,
+            n.now(),
         );
-        probes.push(capture_initial(&mut e, n.now, n.sa, key));
+        probes.push(capture_initial(&mut e, n.now(), n.sa(), key));
     }
     // Garbage: random bytes, random long and short headers of every size class.
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -418,24 +315,24 @@ fn psk_gated_silence() {
     }
     // Replays of the legitimate client's packets, Initial included, from elsewhere.
     probes.extend(legit.iter().cloned());
-    let sent_before = n.server_sent.get(&stranger).copied().unwrap_or(0);
+    let sent_before = n.sim.sent(SERVER, stranger).bytes;
     for p in &probes {
-        n.deliver_to_server(stranger, p);
-        n.drain_server();
+        n.sim.deliver(SERVER, stranger, p);
+        n.flush();
     }
     n.run(2000); // let every timer fire
-    let to_stranger = n.server_sent.get(&stranger).copied().unwrap_or(0) - sent_before;
+    let to_stranger = n.sim.sent(SERVER, stranger).bytes - sent_before;
     eprintln!(
         "{} probes from a stranger (no-PSK initiations, garbage, replays): {} bytes answered; \
          server stats {:?}",
         probes.len(),
         to_stranger,
-        n.server.stats()
+        n.server().stats()
     );
     assert_eq!(to_stranger, 0, "the port must look closed");
-    assert!(n.server.stats().gated >= 2);
+    assert!(n.server().stats().gated >= 2);
     assert_eq!(
-        n.server.connection_count(),
+        n.server().connection_count(),
         1,
         "only the legitimate connection"
     );
@@ -444,50 +341,46 @@ fn psk_gated_silence() {
 #[test]
 fn bit_flips_rejected() {
     let server_key = keypair(2).public().0;
-    let mut n = Net::new(
+    let mut n = Pair::new(
         config(NoiseConfig::new(keypair(1)), 1, TransportConfig::default()),
         config(NoiseConfig::new(keypair(2)), 2, TransportConfig::default()),
     );
-    let c = n
-        .client
-        .connect_with(n.now, n.ca, n.sa, Some(server_key))
-        .unwrap();
+    let c = n.dial(Some(server_key));
     n.run(10);
-    let s = n.server.handles().next().unwrap();
+    let s = n.server().handles().next().unwrap();
     let ch = n
-        .client
+        .client()
         .connection(c)
         .unwrap()
         .open_channel(b"flip")
         .unwrap();
     let (mut packets, mut flips, mut truncations) = (0u64, 0u64, 0u64);
     while packets < 10_000 {
-        n.client
+        n.client()
             .connection(c)
             .unwrap()
             .send(ch, &packets.to_be_bytes())
             .unwrap();
-        while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
-            let pkt = n.buf[..t.size].to_vec();
-            let before = n.server.connection(s).unwrap().stats();
+        for pkt in n.take_client() {
+            let before = n.server().connection(s).unwrap().stats();
             for bit in 0..pkt.len() * 8 {
                 let mut m = pkt.clone();
                 m[bit / 8] ^= 1 << (bit % 8);
-                n.deliver_to_server(n.ca, &m);
+                n.deliver_to_server(&m);
             }
             for len in [0, 1, 9, pkt.len() / 2, pkt.len() - 17, pkt.len() - 1] {
-                n.deliver_to_server(n.ca, &pkt[..len]);
+                n.deliver_to_server(&pkt[..len]);
             }
             flips += pkt.len() as u64 * 8;
             truncations += 6;
-            let after = n.server.connection(s).unwrap().stats();
+            let after = n.server().connection(s).unwrap().stats();
             assert_eq!(
                 before.packets_received, after.packets_received,
                 "a mutation was accepted"
             );
             assert_eq!(before.bytes_delivered, after.bytes_delivered);
-            n.deliver_to_server(n.ca, &pkt);
-            let accepted = n.server.connection(s).unwrap().stats();
+            n.deliver_to_server(&pkt);
+            let accepted = n.server().connection(s).unwrap().stats();
             assert_eq!(
                 accepted.packets_received,
                 before.packets_received + 1,
@@ -495,13 +388,10 @@ fn bit_flips_rejected() {
             );
             packets += 1;
         }
-        n.drain_server();
-        n.now += Duration::from_millis(1);
-        n.client.handle_timeout(n.now);
-        n.server.handle_timeout(n.now);
-        while n.server.connection(s).unwrap().recv(ch).is_some() {}
+        n.run(1);
+        while n.server().connection(s).unwrap().recv(ch).is_some() {}
     }
-    let st = n.server.connection(s).unwrap().stats();
+    let st = n.server().connection(s).unwrap().stats();
     eprintln!(
         "{packets} valid packets, {flips} single-bit flips and {truncations} truncations: all \
          rejected ({} authentication failures, the rest dropped before decryption); every \
@@ -569,46 +459,42 @@ fn amplification_limit() {
     // 2. Normal handshakes (IK and XX) over a link that loses the dialer's first packets:
     //    before the dialer's address is validated the listener never exceeds 3×.
     for pinned in [true, false] {
-        let mut n = Net::new(
+        let mut n = Pair::new(
             config(NoiseConfig::new(keypair(1)), 1, TransportConfig::default()),
             config(NoiseConfig::new(keypair(2)), 2, TransportConfig::default()),
         );
         let key = pinned.then_some(server_key);
-        let c = n.client.connect_with(n.now, n.ca, n.sa, key).unwrap();
+        let c = n.dial(key);
         let (mut inb, mut outb, mut validated) = (0u64, 0u64, false);
         let mut dropped = 0;
         for _ in 0..3000 {
-            while let Some(t) = n.client.poll_transmit(n.now, &mut n.buf) {
+            for d in n.take_client() {
                 if dropped < 2 {
                     dropped += 1; // lose the first two client datagrams
                     continue;
                 }
-                let d = n.buf[..t.size].to_vec();
                 validated |= d[0] & 0x20 == 0 || d[0] & 0x0f == LongType::Finish as u8;
                 inb += d.len() as u64;
-                n.deliver_to_server(n.ca, &d);
+                n.deliver_to_server(&d);
             }
-            while let Some(t) = n.server.poll_transmit(n.now, &mut n.buf) {
-                outb += t.size as u64;
+            for (_, d) in n.take_server() {
+                outb += d.len() as u64;
                 if !validated {
                     assert!(outb <= 3 * inb, "pinned={pinned}: {outb} > 3 × {inb}");
                 }
-                let d = n.buf[..t.size].to_vec();
                 n.deliver_to_client(&d);
             }
-            while let Some((h, e)) = n.server.poll_event() {
+            while let Some((h, e)) = n.server().poll_event() {
                 if e == Event::Connected {
-                    let conn = n.server.connection(h).unwrap();
+                    let conn = n.server().connection(h).unwrap();
                     let ch = conn.open_channel(b"eager").unwrap();
                     conn.send(ch, &vec![1u8; 50_000]).unwrap();
                 }
             }
-            n.now += Duration::from_millis(1);
-            n.client.handle_timeout(n.now);
-            n.server.handle_timeout(n.now);
+            n.sim.advance(Duration::from_millis(1));
         }
         assert!(
-            n.client.connection(c).unwrap().is_established(),
+            n.client().connection(c).unwrap().is_established(),
             "pinned={pinned}"
         );
         assert!(

@@ -100,7 +100,8 @@ impl TransportConfig {
         self
     }
 
-    pub(crate) fn local_params(&self) -> TransportParams {
+    /// The transport parameters this configuration advertises in the handshake.
+    pub fn local_params(&self) -> TransportParams {
         TransportParams {
             idle_timeout_ms: self.idle_timeout.as_millis().min(u32::MAX as u128) as u64,
             max_ack_delay_ms: self.max_ack_delay.as_millis().min(1 << 14) as u64,

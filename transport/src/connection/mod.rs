@@ -430,6 +430,12 @@ impl Connection {
         self.paths.iter().map(Path::stats)
     }
 
+    /// Channels the connection still tracks (finished channels are forgotten once both
+    /// directions are done).
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
     /// Name of the congestion controller of the (first) path.
     pub fn congestion_controller(&self) -> &'static str {
         self.paths[0].recovery.controller_name()
@@ -619,6 +625,3 @@ impl Connection {
         self.timers.set(ConnTimer::Keepalive, at);
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,100 +1,37 @@
-//! Connection behaviours over a lossless in-memory exchange (scenario tests with loss,
-//! reordering and rate limits live in `netchan-tests`).
+//! Connection behaviours over the kit's lossless pair (scenario tests with loss,
+//! reordering and rate limits live beside this file).
 
-use crate::{
-    ConnectionError, ConnectionHandle, Endpoint, EndpointConfig, Event, NoiseConfig, SendError,
-    TransportConfig,
+use netchan_tests::pair::{CLIENT, Pair, SERVER};
+use netchan_transport::{
+    ConnectionError, Endpoint, EndpointConfig, Event, NoiseConfig, SendError, TransportConfig,
 };
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Pair {
-    client: Endpoint,
-    server: Endpoint,
-    now: Instant,
-    ca: SocketAddr,
-    sa: SocketAddr,
-    buf: Vec<u8>,
-    client_events: Vec<(ConnectionHandle, Event)>,
-    server_events: Vec<(ConnectionHandle, Event)>,
-}
-
 fn config(seed: u64, t: TransportConfig) -> EndpointConfig {
-    let kp = crate::identity::Keypair::from_seed([seed as u8; 32]);
+    let kp = netchan_transport::identity::Keypair::from_seed([seed as u8; 32]);
     let mut c = EndpointConfig::seeded_for_tests(Arc::new(NoiseConfig::new(kp)), seed);
     c.transport = Arc::new(t);
     c
 }
 
-impl Pair {
-    fn new(client: TransportConfig, server: TransportConfig) -> Self {
-        let now = Instant::now();
-        Self {
-            client: Endpoint::new(config(1, client), now),
-            server: Endpoint::new(config(2, server), now),
-            now,
-            ca: "127.0.0.1:1000".parse().unwrap(),
-            sa: "127.0.0.1:2000".parse().unwrap(),
-            buf: Vec::new(),
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-        }
-    }
-
-    /// Exchanges datagrams (1 ms one-way) and fires timers, `rounds` times.
-    fn run(&mut self, rounds: usize) {
-        for _ in 0..rounds {
-            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-                self.server
-                    .handle_datagram(self.now, self.sa, self.ca, &mut self.buf[..t.size]);
-            }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-                self.client
-                    .handle_datagram(self.now, self.ca, self.sa, &mut self.buf[..t.size]);
-            }
-            while let Some(e) = self.client.poll_event() {
-                self.client_events.push(e);
-            }
-            while let Some(e) = self.server.poll_event() {
-                self.server_events.push(e);
-            }
-            self.now += Duration::from_millis(1);
-            self.client.handle_timeout(self.now);
-            self.server.handle_timeout(self.now);
-        }
-    }
-
-    fn connect(&mut self) -> (ConnectionHandle, ConnectionHandle) {
-        let key = self.server.public_key();
-        let c = self
-            .client
-            .connect_with(self.now, self.ca, self.sa, key)
-            .unwrap();
-        self.run(5);
-        let s = self
-            .server_events
-            .iter()
-            .find(|(_, e)| *e == Event::Connected)
-            .map(|(h, _)| *h)
-            .expect("server side connected");
-        assert!(self.client_events.contains(&(c, Event::Connected)));
-        (c, s)
-    }
+fn pair(client: TransportConfig, server: TransportConfig) -> Pair {
+    Pair::new(config(1, client), config(2, server))
 }
 
 #[test]
 fn refused_connection_reports_refused() {
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
-    p.server.set_accept_incoming(false);
-    let c = p.client.connect(p.now, p.ca, p.sa).unwrap();
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
+    p.server().set_accept_incoming(false);
+    let (now, ca, sa) = (p.now(), p.ca(), p.sa());
+    let c = p.client().connect(now, ca, sa).unwrap();
     p.run(5);
     assert!(
         p.client_events
             .contains(&(c, Event::Closed(ConnectionError::Refused)))
     );
-    assert_eq!(p.server.connection_count(), 0);
-    assert_eq!(p.server.stats().refused, 1);
+    assert_eq!(p.server().connection_count(), 0);
+    assert_eq!(p.server().stats().refused, 1);
 }
 
 #[test]
@@ -142,9 +79,9 @@ fn handshake_times_out_without_a_listener() {
 #[test]
 fn oversized_message_is_refused_locally() {
     let server = TransportConfig::default().max_message_size(1000);
-    let mut p = Pair::new(TransportConfig::default(), server);
+    let mut p = pair(TransportConfig::default(), server);
     let (c, _) = p.connect();
-    let conn = p.client.connection(c).unwrap();
+    let conn = p.client().connection(c).unwrap();
     let ch = conn.open_channel(b"x").unwrap();
     assert_eq!(
         conn.send(ch, &[0; 1001]),
@@ -166,11 +103,22 @@ fn backpressure_blocks_then_resumes() {
         channel_receive_window: 4_000,
         ..Default::default()
     };
-    let mut p = Pair::new(client, server);
+    let mut p = pair(client, server);
     let (c, s) = p.connect();
-    let ch = p.client.connection(c).unwrap().open_channel(b"x").unwrap();
+    let ch = p
+        .client()
+        .connection(c)
+        .unwrap()
+        .open_channel(b"x")
+        .unwrap();
     let mut queued = 0;
-    while p.client.connection(c).unwrap().send(ch, &[7; 1000]).is_ok() {
+    while p
+        .client()
+        .connection(c)
+        .unwrap()
+        .send(ch, &[7; 1000])
+        .is_ok()
+    {
         queued += 1;
         assert!(queued < 100);
     }
@@ -179,14 +127,20 @@ fn backpressure_blocks_then_resumes() {
     // The receiver has not read: its window filled and was acknowledged, so the sender
     // had room for a little more, and then blocks again. The whole network-wide buffer is
     // the receive window plus the send buffer.
-    let rch = crate::ChannelId(ch.0);
-    while p.client.connection(c).unwrap().send(ch, &[7; 1000]).is_ok() {
+    let rch = netchan_transport::ChannelId(ch.0);
+    while p
+        .client()
+        .connection(c)
+        .unwrap()
+        .send(ch, &[7; 1000])
+        .is_ok()
+    {
         queued += 1;
         assert!(queued < 100);
     }
     p.run(50);
     assert!(
-        p.client
+        p.client()
             .connection(c)
             .unwrap()
             .send(ch, &[7; 1000])
@@ -198,7 +152,7 @@ fn backpressure_blocks_then_resumes() {
     let mut got = 0;
     for _ in 0..100 {
         p.run(5);
-        while p.server.connection(s).unwrap().recv(rch).is_some() {
+        while p.server().connection(s).unwrap().recv(rch).is_some() {
             got += 1;
         }
     }
@@ -209,9 +163,9 @@ fn backpressure_blocks_then_resumes() {
 
 #[test]
 fn graceful_shutdown_delivers_everything_then_closes() {
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
     let (c, s) = p.connect();
-    let conn = p.client.connection(c).unwrap();
+    let conn = p.client().connection(c).unwrap();
     let ch = conn.open_channel(b"x").unwrap();
     for i in 0..100u32 {
         conn.send(ch, &i.to_be_bytes()).unwrap();
@@ -223,7 +177,7 @@ fn graceful_shutdown_delivers_everything_then_closes() {
     // (the server has no RTT sample: its PTO is based on the 100 ms initial RTT).
     for _ in 0..1500 {
         p.run(1);
-        if let Some(conn) = p.server.connection(s) {
+        if let Some(conn) = p.server().connection(s) {
             while let Some(m) = conn.recv(ch) {
                 got.push(u32::from_be_bytes(m[..].try_into().unwrap()));
             }
@@ -249,10 +203,10 @@ fn graceful_shutdown_delivers_everything_then_closes() {
 
 #[test]
 fn application_close_reaches_the_peer_with_code_and_reason() {
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
     let (c, s) = p.connect();
-    let now = p.now;
-    p.client.connection(c).unwrap().close(now, 7, b"bye");
+    let now = p.now();
+    p.client().connection(c).unwrap().close(now, 7, b"bye");
     p.run(2000);
     let want = Event::Closed(ConnectionError::ApplicationClosed {
         code: 7,
@@ -263,15 +217,15 @@ fn application_close_reaches_the_peer_with_code_and_reason() {
         "{:?}",
         p.server_events
     );
-    assert_eq!(p.client.connection_count(), 0, "closing period ended");
-    assert_eq!(p.server.connection_count(), 0, "draining period ended");
+    assert_eq!(p.client().connection_count(), 0, "closing period ended");
+    assert_eq!(p.server().connection_count(), 0, "draining period ended");
 }
 
 #[test]
 fn unreliable_datagrams_arrive() {
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
     let (c, s) = p.connect();
-    let conn = p.client.connection(c).unwrap();
+    let conn = p.client().connection(c).unwrap();
     let max = conn.max_datagram_payload();
     assert!(conn.send_datagram(vec![0; max + 1].into()).is_err());
     conn.send_datagram(vec![1; max].into()).unwrap();
@@ -279,7 +233,7 @@ fn unreliable_datagrams_arrive() {
         .unwrap();
     p.run(3);
     assert!(p.server_events.contains(&(s, Event::DatagramReceived)));
-    let conn = p.server.connection(s).unwrap();
+    let conn = p.server().connection(s).unwrap();
     assert_eq!(conn.recv_datagram().unwrap().len(), max);
     assert_eq!(&conn.recv_datagram().unwrap()[..], b"small");
     assert!(conn.recv_datagram().is_none());
@@ -290,16 +244,16 @@ fn huge_peer_idle_timeout_is_clamped_not_a_panic() {
     // Our idle timeout disabled: the peer's (maximal) value would be used as is.
     let client = TransportConfig::default().idle_timeout(Duration::ZERO);
     let mut params = TransportConfig::default().local_params();
-    params.idle_timeout_ms = crate::wire::MAX_VARINT;
+    params.idle_timeout_ms = netchan_transport::wire::MAX_VARINT;
     let mut encoded = Vec::new();
     params.encode(&mut encoded);
-    let decoded = crate::TransportParams::decode(&encoded).unwrap();
-    assert_eq!(decoded.idle_timeout_ms, crate::wire::MAX_VARINT);
+    let decoded = netchan_transport::TransportParams::decode(&encoded).unwrap();
+    assert_eq!(decoded.idle_timeout_ms, netchan_transport::wire::MAX_VARINT);
     let server = TransportConfig::default().idle_timeout(Duration::from_secs(u64::MAX / 4000));
-    let mut p = Pair::new(client, server);
+    let mut p = pair(client, server);
     let (c, _) = p.connect();
-    let t = p.client.connection(c).unwrap().poll_timeout().unwrap();
-    assert!(t > p.now && t < p.now + Duration::from_secs(8 * 24 * 3600));
+    let t = p.client().connection(c).unwrap().poll_timeout().unwrap();
+    assert!(t > p.now() && t < p.now() + Duration::from_secs(8 * 24 * 3600));
 }
 
 #[test]
@@ -310,18 +264,18 @@ fn connection_credit_survives_many_finished_channels() {
         connection_receive_window: 64_000,
         ..Default::default()
     };
-    let mut p = Pair::new(TransportConfig::default(), server);
+    let mut p = pair(TransportConfig::default(), server);
     let (c, s) = p.connect();
     let mut delivered = 0usize;
     for i in 0..20u8 {
-        let conn = p.client.connection(c).unwrap();
+        let conn = p.client().connection(c).unwrap();
         let ch = conn.open_channel(&[i]).unwrap();
         conn.send(ch, &vec![i; 16_000]).unwrap();
         conn.close_channel(ch).unwrap();
         let mut got = false;
         for _ in 0..2000 {
             p.run(1);
-            let sconn = p.server.connection(s).unwrap();
+            let sconn = p.server().connection(s).unwrap();
             if let Some(m) = sconn.recv(ch) {
                 assert_eq!(m.len(), 16_000);
                 assert!(m.iter().all(|b| *b == i));
@@ -336,7 +290,7 @@ fn connection_credit_survives_many_finished_channels() {
     }
     assert_eq!(delivered, 20);
     assert!(
-        p.client.connection(c).unwrap().channels.len() < 20,
+        p.client().connection(c).unwrap().channel_count() < 20,
         "finished channels are forgotten"
     );
 }
@@ -345,9 +299,9 @@ fn connection_credit_survives_many_finished_channels() {
 fn shutdown_waits_for_data_acknowledgement_under_loss() {
     // Drop every other client packet for a while: shutdown must not close before the
     // peer acknowledged all data.
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
     let (c, s) = p.connect();
-    let conn = p.client.connection(c).unwrap();
+    let conn = p.client().connection(c).unwrap();
     let ch = conn.open_channel(b"x").unwrap();
     for i in 0..200u32 {
         conn.send(ch, &[i as u8; 500]).unwrap();
@@ -356,16 +310,16 @@ fn shutdown_waits_for_data_acknowledgement_under_loss() {
     let mut n = 0u32;
     let mut got = 0;
     for _ in 0..3000 {
-        while let Some(t) = p.client.poll_transmit(p.now, &mut p.buf) {
+        let ca = p.ca();
+        for (_, d) in p.sim.take_transmits(CLIENT) {
             n += 1;
             if n.is_multiple_of(2) && n < 100 {
                 continue; // lost
             }
-            p.server
-                .handle_datagram(p.now, p.sa, p.ca, &mut p.buf[..t.size]);
+            p.sim.deliver(SERVER, ca, &d);
         }
         p.run(1);
-        if let Some(conn) = p.server.connection(s) {
+        if let Some(conn) = p.server().connection(s) {
             while conn.recv(ch).is_some() {
                 got += 1;
             }
@@ -381,8 +335,8 @@ fn shutdown_waits_for_data_acknowledgement_under_loss() {
 #[test]
 fn debug_output_has_no_secrets() {
     let psk = [0x5a; 32];
-    let kp = crate::identity::Keypair::from_seed([1; 32]);
-    let server_kp = crate::identity::Keypair::from_seed([2; 32]);
+    let kp = netchan_transport::identity::Keypair::from_seed([1; 32]);
+    let server_kp = netchan_transport::identity::Keypair::from_seed([2; 32]);
     let server_key = server_kp.public().0;
     let now = Instant::now();
     let seed = [0x6b; 32];
@@ -396,7 +350,7 @@ fn debug_output_has_no_secrets() {
             Some(server_key),
         )
         .unwrap();
-    let mac1_key = crate::gate::mac1_key(Some(&psk), Some(&server_key));
+    let mac1_key = netchan_transport::gate::mac1_key(Some(&psk), Some(&server_key));
     let conn_text = format!("{:?}", ep.connection(h).unwrap());
     let text = format!("{ep:?} {conn_text}");
     for secret in [&psk[..], &seed[..], &mac1_key[..], &kp.secret_bytes()[..]] {
@@ -412,13 +366,14 @@ fn debug_output_has_no_secrets() {
 
 #[test]
 fn two_initiations_in_the_same_millisecond_are_not_replays() {
-    let mut p = Pair::new(TransportConfig::default(), TransportConfig::default());
-    let key = p.server.public_key();
-    let a = p.client.connect_with(p.now, p.ca, p.sa, key).unwrap();
-    let b = p.client.connect_with(p.now, p.ca, p.sa, key).unwrap();
+    let mut p = pair(TransportConfig::default(), TransportConfig::default());
+    let key = p.server().public_key();
+    let (now, ca, sa) = (p.now(), p.ca(), p.sa());
+    let a = p.client().connect_with(now, ca, sa, key).unwrap();
+    let b = p.client().connect_with(now, ca, sa, key).unwrap();
     p.run(10);
     assert!(p.client_events.contains(&(a, Event::Connected)));
     assert!(p.client_events.contains(&(b, Event::Connected)));
-    assert_eq!(p.server.stats().replays_rejected, 0);
-    assert_eq!(p.server.connection_count(), 2);
+    assert_eq!(p.server().stats().replays_rejected, 0);
+    assert_eq!(p.server().connection_count(), 2);
 }
