@@ -158,8 +158,14 @@ struct Listener {
 
 impl Listener {
     fn start(dir: &Path, key_file: &str) -> Listener {
+        Self::start_with(dir, key_file, &[])
+    }
+
+    /// Like `start`, with extra arguments before the subcommand (such as `-v`).
+    fn start_with(dir: &Path, key_file: &str, global: &[&str]) -> Listener {
         let mut child = ChildGuard(
             netchan(dir)
+                .args(global)
                 .args(["listen", "--key", key_file, "127.0.0.1:0"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -252,6 +258,40 @@ fn keygen_listen_dial_round_trip() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let connected = listener.wait_stderr("connected from 127.0.0.1:", deadline);
     assert!(connected.starts_with("peer "), "{connected}");
+}
+
+#[test]
+fn verbose_listen_logs_the_peer_and_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "server.key");
+    let listener = Listener::start_with(dir.path(), "server.key", &["-v"]);
+    let mut dial = netchan(dir.path());
+    dial.args(["dial", &format!("{key}@127.0.0.1:{}", listener.port())]);
+    let out = run(dial, "hello\n", Duration::from_secs(30));
+    assert!(out.status.success(), "dial failed: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The transport logs the connection and its path, then the node the peer.
+    let established = listener.wait_stderr("connection established", deadline);
+    let line = listener.wait_stderr("peer connected", deadline);
+    println!("netchan -v listen:\n{established}\n{line}");
+    let local = format!("127.0.0.1:{}", listener.port());
+    assert!(
+        established.contains(&format!("local={local}")) && established.contains("path=0"),
+        "no path of the connection in {established:?}"
+    );
+    assert!(line.contains("path=0"), "no path id in {line:?}");
+    assert!(
+        line.contains("remote=127.0.0.1:"),
+        "no peer address in {line:?}"
+    );
+    assert!(line.contains("INFO"), "{line:?}");
+    assert_eq!(
+        listener
+            .stdout
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap(),
+        "hello"
+    );
 }
 
 #[test]

@@ -426,6 +426,7 @@ impl Endpoint {
         if self.under_load(now) && !self.valid_mac2(remote, datagram) {
             // Stateless: a cookie for this address, nothing kept.
             self.stats.retries_sent += 1;
+            tracing::trace!(%remote, "under handshake load: Retry sent");
             let cookie = gate::cookie(&self.cookie_secret.0, remote);
             if self.stateless.len() < MAX_STATELESS_QUEUE {
                 self.stateless
@@ -463,9 +464,13 @@ impl Endpoint {
             refuse,
         );
         match result {
-            Err(_) => self.stats.handshake_failures += 1,
+            Err(e) => {
+                self.stats.handshake_failures += 1;
+                tracing::trace!(%remote, error = %e, "first handshake message rejected");
+            }
             Ok(Accepted::Refused(reply)) => {
                 self.stats.refused += 1;
+                tracing::debug!(%remote, "incoming connection refused (not accepting, or at the connection limit)");
                 if self.stateless.len() < MAX_STATELESS_QUEUE {
                     self.stateless.push_back((local, remote, reply));
                 }
@@ -476,6 +481,7 @@ impl Endpoint {
                     return;
                 }
                 self.stats.accepted += 1;
+                tracing::debug!(%remote, local = %local, "incoming connection accepted");
                 let h = self.insert(*conn);
                 self.by_initial.insert((remote, hdr.dcid), h);
             }

@@ -44,8 +44,32 @@ const DEFAULT_KEY_FILE: &str = "netchan.key";
         exit status."
 )]
 struct Cli {
+    /// Log what the node does on stderr: -v connections, peers and paths; -vv also
+    /// handshakes, probes and redials; -vvv everything. `RUST_LOG` (e.g.
+    /// `RUST_LOG=netchan=debug,netchan_transport=info`) takes precedence.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` if set, else by the `-v` count (none by
+/// default, so stderr keeps its one-line contract).
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "off",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .try_init();
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +152,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    init_logging(cli.verbose);
     let result = match cli.command {
         Command::Keygen { file, force } => keygen(&file, force),
         Command::Listen { identity, addr } => listen(&identity, &addr),

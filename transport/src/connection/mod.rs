@@ -566,7 +566,21 @@ impl Connection {
         }
     }
 
+    /// Logs a persistent congestion that the last recovery step established.
+    fn log_persistent_congestion(&self, i: usize, before: u64) {
+        let path = &self.paths[i];
+        if path.recovery.stats().persistent_congestion_events > before {
+            tracing::info!(
+                peer = %self.peer_label(),
+                path = path.id,
+                cwnd = path.recovery.congestion_window(),
+                "persistent congestion: window collapsed to the minimum"
+            );
+        }
+    }
+
     fn handle_path_timeout(&mut self, now: Instant, i: usize) {
+        let persistent = self.paths[i].recovery.stats().persistent_congestion_events;
         let path = &mut self.paths[i];
         if path.timers.is_due(PathTimer::Recovery, now) {
             match path.recovery.on_timeout(now) {
@@ -586,6 +600,7 @@ impl Connection {
                 crate::recovery::TimeoutOutcome::None => {}
             }
         }
+        self.log_persistent_congestion(i, persistent);
         let path = &mut self.paths[i];
         if path.timers.take_due(PathTimer::Ack, now) {
             path.rx.ack_now = true;

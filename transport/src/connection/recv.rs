@@ -148,10 +148,12 @@ impl Connection {
             ));
         };
         let delay = Duration::from_micros(ack.ack_delay_us.min(1 << 32));
+        let persistent = self.paths[i].recovery.stats().persistent_congestion_events;
         let outcome = self.paths[i]
             .recovery
             .on_ack_received(now, &ack.ranges, delay)
             .map_err(|_| FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet"))?;
+        self.log_persistent_congestion(i, persistent);
         for (_, p) in outcome.acked {
             self.on_packet_acked(p.payload);
         }
