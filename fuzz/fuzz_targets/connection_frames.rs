@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| netchan_transport::fuzzing::connection_frames(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netchan_tests::fuzz::connection_frames(data));

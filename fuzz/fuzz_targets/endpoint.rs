@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| netchan_transport::fuzzing::endpoint(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netchan_tests::fuzz::endpoint(data));

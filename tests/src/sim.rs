@@ -170,6 +170,12 @@ impl Sim {
     pub fn add_node(&mut self, config: EndpointConfig) -> NodeId {
         let id = self.nodes.len();
         let addr: SocketAddr = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8 + 1], 4433));
+        self.add_node_at(config, addr)
+    }
+
+    /// Adds an endpoint at a chosen address (local and external).
+    pub fn add_node_at(&mut self, config: EndpointConfig, addr: SocketAddr) -> NodeId {
+        let id = self.nodes.len();
         let mut endpoint = Endpoint::new(config, self.now);
         // Exercise segmented transmits everywhere: the sim splits them again.
         endpoint.set_max_segments(SIM_SEGMENTS);

@@ -245,10 +245,20 @@ fn session_rendezvous_sim() {
         let (mut credit, mut sent) = (0u64, 0u64);
         let mut done: Vec<(u64, Duration)> = Vec::new();
         let mut sent_at: Vec<Duration> = Vec::new();
+        let mut rendezvous_known = false;
         for _ in 0..10_000_000u64 {
             for e in sim.session_events(a) {
                 match e {
-                    SessionEvent::Credit { added, .. } => credit += added,
+                    SessionEvent::Status { status, .. } => rendezvous_known |= status.rendezvous,
+                    SessionEvent::Credit { added, .. } => {
+                        // A sender woken by credit must already know the peer is a
+                        // rendezvous (or its first send returns early).
+                        assert!(
+                            rendezvous_known,
+                            "{name}: credit before the rendezvous status"
+                        );
+                        credit += added;
+                    }
                     SessionEvent::SendDone { token, result, .. } => {
                         result.expect("rendezvous send completes");
                         done.push((token.0, sim.elapsed()));

@@ -91,6 +91,11 @@ impl Session {
         }
         let target = room.saturating_sub(p.pending.len() as u64);
         let (promised, old_status, closed) = (p.promised, p.status, p.send_closed);
+        // The status first: a sender woken by the credit must already see, for example,
+        // that the peer is a rendezvous.
+        if old_status != status {
+            self.events.push_back(SessionEvent::Status { port, status });
+        }
         if let Some(p) = self.ports.get_mut(&port) {
             p.status = status;
             if target > promised && !closed {
@@ -100,9 +105,6 @@ impl Session {
                     added: target - promised,
                 });
             }
-        }
-        if old_status != status {
-            self.events.push_back(SessionEvent::Status { port, status });
         }
     }
 

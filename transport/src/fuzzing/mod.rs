@@ -1,5 +1,9 @@
 //! Fuzzing entry points (feature `fuzzing`; not a public API).
 //!
+//! The parser- and state-level targets live here (one file per family); the two
+//! endpoint-level targets (`endpoint`, `connection_frames`) run real endpoint pairs on the
+//! test kit's simulator (`netchan_tests::fuzz`) and use the helpers of [`shared`].
+//!
 //! One total function per fuzz target in `fuzz/fuzz_targets/`: each takes the fuzzer's
 //! bytes, drives one part of the engine through its internal API and returns normally on
 //! any input. The only panics are `assert!`s stating real invariants (canonical round
@@ -17,9 +21,7 @@
 use crate::channel::{RecvError, RecvState, SendState};
 use crate::config::{TransportConfig, TransportParams};
 use crate::connection::handshake_message;
-use crate::crypto::{
-    CryptoConfig, CryptoError, HandshakeSession, NoiseConfig, NoiseHashChoice, PacketProtection,
-};
+use crate::crypto::{CryptoConfig, CryptoError, NoiseConfig, NoiseHashChoice, PacketProtection};
 use crate::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
 use crate::identity::{KeyError, Keypair, PublicKey, parse_peer_address};
 use crate::noise::{
@@ -38,26 +40,24 @@ use crate::wire::{
 use crate::{ChannelId, Event};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 mod channel;
 mod corpus;
-mod endpoint;
 mod noise;
-mod pair;
 mod ranges;
 mod recovery;
 mod replay;
 mod retry;
+pub mod shared;
 mod wire;
 
 pub use channel::channel_reassembly;
 pub use corpus::corpus_seeds;
-pub use endpoint::{connection_frames, endpoint};
-pub use noise::{noise_initiator, noise_responder};
+pub use noise::{NoiseMode, noise_initiator, noise_responder};
 pub use ranges::range_set;
 pub use recovery::{ack_ranges, congestion};
 pub use replay::replay_window;
@@ -65,8 +65,8 @@ pub use retry::retry;
 pub use wire::{frames, header_decode, identity_text, transport_params};
 #[allow(unused_imports)]
 use {
-    channel::*, corpus::*, endpoint::*, noise::*, pair::*, ranges::*, recovery::*, replay::*,
-    retry::*, wire::*,
+    channel::*, corpus::*, noise::*, ranges::*, recovery::*, replay::*, retry::*, shared::*,
+    wire::*,
 };
 
 /// The function a fuzz target runs on one input.
@@ -85,79 +85,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("range_set", range_set),
     ("channel_reassembly", channel_reassembly),
     ("replay_window", replay_window),
-    ("endpoint", endpoint),
     ("congestion", congestion),
     ("identity_text", identity_text),
-    ("connection_frames", connection_frames),
 ];
-
-/// Largest datagram any endpoint in these harnesses may send (the default
-/// `max_datagram_size`; PROTOCOL.md §3.4).
-pub(super) const MDS: usize = 1200;
-
-// ----- small input helpers ------------------------------------------------------------
-
-/// A cursor over hand-formatted fuzz input; every read is total (short reads are clamped).
-pub(super) struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    pub(super) fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-
-    /// A big-endian `u16` (a single remaining byte is read as the low byte).
-    pub(super) fn u16(&mut self) -> Option<u16> {
-        let hi = self.u8()?;
-        match self.u8() {
-            Some(lo) => Some(u16::from_be_bytes([hi, lo])),
-            None => Some(u16::from(hi)),
-        }
-    }
-
-    /// Up to `n` bytes.
-    pub(super) fn take(&mut self, n: usize) -> &'a [u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-
-    /// `u16` length prefix, then that many bytes (clamped).
-    pub(super) fn prefixed(&mut self) -> &'a [u8] {
-        let n = self.u16().unwrap_or(0);
-        self.take(usize::from(n))
-    }
-
-    pub(super) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.0)
-    }
-}
-
-/// Appends `u16 length ‖ bytes` (the inverse of [`Input::prefixed`]).
-pub(super) fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
-    let n = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&n.to_be_bytes());
-    out.extend_from_slice(&bytes[..usize::from(n)]);
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Checks a datagram an endpoint wrote: within the size limit and well formed.
-pub(super) fn check_transmit(size: usize, buf: &[u8]) {
-    assert_eq!(size, buf.len(), "Transmit::size is the bytes written");
-    assert!(size <= MDS, "sent a {size}-byte datagram (limit {MDS})");
-    let (header, header_len) = Header::parse(buf).expect("endpoints only send valid headers");
-    match header {
-        Header::Long(h) if h.ty == LongType::Initial => {
-            assert!(size >= crate::MIN_INITIAL_SIZE, "Initial of {size} bytes");
-        }
-        Header::Long(_) => {}
-        Header::Short(_) => assert!(
-            size >= header_len + crate::noise::TAG_LEN,
-            "short packet without room for a tag"
-        ),
-    }
-}

@@ -6,27 +6,6 @@ use super::*;
 
 // ----- fixed keys and reference handshakes ------------------------------------------------
 
-/// Key pairs used by every harness (immutable, computed once).
-pub(super) struct Keys {
-    /// The dialer.
-    pub(super) initiator: Keypair,
-    /// The listener.
-    pub(super) responder: Keypair,
-    /// A third node nobody expects.
-    pub(super) stranger: Keypair,
-    pub(super) psk: [u8; 32],
-}
-
-pub(super) fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        initiator: Keypair::from_seed([1; 32]),
-        responder: Keypair::from_seed([2; 32]),
-        stranger: Keypair::from_seed([3; 32]),
-        psk: [0x5a; 32],
-    })
-}
-
 /// Prologue of the handshake harnesses (the endpoint uses the real one).
 pub(super) const PROLOGUE: &[u8] = b"netchan fuzz prologue";
 /// Fixed ephemeral secrets, so that reference transcripts are reproducible.
@@ -38,15 +17,15 @@ pub(super) const PROBE_TEXT: &[u8] = b"probe: both sides derived the same packet
 
 /// Handshake variant: pattern, psk2 modifier, hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct NoiseMode {
-    pub(super) ik: bool,
-    pub(super) psk: bool,
-    pub(super) blake2s: bool,
+pub struct NoiseMode {
+    pub ik: bool,
+    pub psk: bool,
+    pub blake2s: bool,
 }
 
 impl NoiseMode {
     /// Bits 0 (IK), 1 (psk) and 2 (BLAKE2s) of a flags byte.
-    pub(super) fn from_bits(b: u8) -> Self {
+    pub fn from_bits(b: u8) -> Self {
         Self {
             ik: b & 1 != 0,
             psk: b & 2 != 0,
@@ -67,7 +46,7 @@ impl NoiseMode {
     }
 
     /// A node's `NoiseConfig` in this mode.
-    pub(super) fn config(self, kp: &Keypair) -> NoiseConfig {
+    pub fn config(self, kp: &Keypair) -> NoiseConfig {
         let cfg = NoiseConfig::new(kp.clone()).with_hash(if self.blake2s {
             NoiseHashChoice::Blake2s
         } else {

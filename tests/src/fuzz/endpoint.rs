@@ -1,29 +1,43 @@
-//! Targets `endpoint` (a whole endpoint pair under an adversarial network) and
-//! `connection_frames` (frames through the real protection of an established connection).
+//! Targets `endpoint` (a whole endpoint pair under a network the fuzzer controls) and
+//! `connection_frames` (arbitrary frames in authentic packets of an established
+//! connection), both on the simulator.
 
-#[allow(unused_imports)]
-use super::*;
+use super::pair::Pair;
+use crate::sim::{NodeId, Sim};
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::Bytes;
+use netchan_transport::fuzzing::NoiseMode;
+use netchan_transport::fuzzing::shared::{
+    DIALER_ADDR, EventLog, Input, LISTENER_ADDR, SOURCES, check_transmit, keys, lock, with_header,
+};
+use netchan_transport::wire::{ConnectionId, Header, PacketView};
+use netchan_transport::{ChannelId, ConnectionHandle, EndpointConfig, TransportConfig};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-// ===== a whole endpoint pair under an adversarial network =====================================
+const DIALER: NodeId = 0;
+const LISTENER: NodeId = 1;
 
 /// Endpoint settings decoded from the front of the `endpoint` input.
 #[derive(Debug, Arbitrary)]
-pub(super) struct NetSetup {
-    pub(super) max_connections: u8,
-    pub(super) load_limit: u8,
-    pub(super) accept: bool,
-    pub(super) psk: bool,
-    pub(super) blake2s: bool,
-    pub(super) allow: u8,
-    pub(super) per_source: u8,
-    pub(super) short_idle: bool,
-    pub(super) keepalive: bool,
+pub(crate) struct NetSetup {
+    pub(crate) max_connections: u8,
+    pub(crate) load_limit: u8,
+    pub(crate) accept: bool,
+    pub(crate) psk: bool,
+    pub(crate) blake2s: bool,
+    pub(crate) allow: u8,
+    pub(crate) per_source: u8,
+    pub(crate) short_idle: bool,
+    pub(crate) keepalive: bool,
 }
 
 /// One step of the `endpoint` harness. `to_listener` picks the queue of datagrams in
 /// flight towards the listener (else towards the dialer).
 #[derive(Debug, Arbitrary)]
-pub(super) enum NetOp {
+pub(crate) enum NetOp {
     Connect {
         pinned: bool,
         wrong_key: bool,
@@ -83,7 +97,7 @@ pub(super) enum NetOp {
 
 /// An application call on one connection.
 #[derive(Debug, Arbitrary)]
-pub(super) enum AppAction {
+pub(crate) enum AppAction {
     Open,
     Send { channel: u8, len: u16 },
     SendDatagram { len: u8 },
@@ -92,26 +106,25 @@ pub(super) enum AppAction {
     Shutdown,
 }
 
-/// The `endpoint` harness state.
-pub(super) struct Net {
-    pub(super) dialer: Endpoint,
-    pub(super) listener: Endpoint,
-    pub(super) dialer_log: EventLog,
-    pub(super) listener_log: EventLog,
+/// The `endpoint` harness state: the two endpoints on the simulator, and the datagrams
+/// in flight each way, which the fuzzer delivers, drops, duplicates or alters.
+pub(crate) struct Net {
+    pub sim: Sim,
+    pub dialer_log: EventLog,
+    pub listener_log: EventLog,
     /// Datagrams in flight: `(source, bytes)`.
-    pub(super) to_listener: VecDeque<(SocketAddr, Vec<u8>)>,
-    pub(super) to_dialer: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub to_listener: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub to_dialer: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Connection IDs seen on the wire (to route injected packets).
-    pub(super) cids: Vec<ConnectionId>,
-    pub(super) max_connections: usize,
-    pub(super) now: Instant,
+    pub cids: Vec<ConnectionId>,
+    pub max_connections: usize,
 }
 
 /// Datagrams kept in flight per direction (the oldest are lost beyond).
-pub(super) const MAX_IN_FLIGHT: usize = 128;
+pub(crate) const MAX_IN_FLIGHT: usize = 128;
 
 impl Net {
-    pub(super) fn queue(&mut self, to_listener: bool) -> &mut VecDeque<(SocketAddr, Vec<u8>)> {
+    fn queue(&mut self, to_listener: bool) -> &mut VecDeque<(SocketAddr, Vec<u8>)> {
         if to_listener {
             &mut self.to_listener
         } else {
@@ -119,7 +132,7 @@ impl Net {
         }
     }
 
-    pub(super) fn take(&mut self, to_listener: bool, index: u8) -> Option<(SocketAddr, Vec<u8>)> {
+    fn take(&mut self, to_listener: bool, index: u8) -> Option<(SocketAddr, Vec<u8>)> {
         let q = self.queue(to_listener);
         if q.is_empty() {
             return None;
@@ -128,31 +141,25 @@ impl Net {
         q.remove(i)
     }
 
-    pub(super) fn deliver(&mut self, to_listener: bool, from: SocketAddr, d: &[u8]) {
-        let mut d = d.to_vec();
-        if to_listener {
-            self.listener
-                .handle_datagram(self.now, LISTENER_ADDR, from, &mut d);
-        } else {
-            self.dialer
-                .handle_datagram(self.now, DIALER_ADDR, from, &mut d);
-        }
+    fn deliver(&mut self, to_listener: bool, from: SocketAddr, d: &[u8]) {
+        let node = if to_listener { LISTENER } else { DIALER };
+        self.sim.deliver(node, from, d);
     }
 
     /// Collects both sides' output into the queues and checks the invariants.
-    pub(super) fn settle(&mut self) {
-        let mut out = Vec::new();
-        drain_transmits(&mut self.dialer, self.now, &mut out);
-        let from_dialer = out.len();
-        drain_transmits(&mut self.listener, self.now, &mut out);
-        for (i, (dest, d)) in out.into_iter().enumerate() {
+    fn settle(&mut self) {
+        let from_dialer = self.sim.take_transmits(DIALER);
+        let from_listener = self.sim.take_transmits(LISTENER);
+        let dialer_count = from_dialer.len();
+        for (i, (dest, d)) in from_dialer.into_iter().chain(from_listener).enumerate() {
+            check_transmit(d.len(), &d);
             if let Some(cid) = PacketView::peek_dcid(&d)
                 && self.cids.len() < 32
                 && !self.cids.contains(&cid)
             {
                 self.cids.push(cid);
             }
-            let (to_listener, source) = if i < from_dialer {
+            let (to_listener, source) = if i < dialer_count {
                 (true, DIALER_ADDR)
             } else if dest == DIALER_ADDR {
                 (false, LISTENER_ADDR)
@@ -165,34 +172,45 @@ impl Net {
             }
             q.push_back((source, d));
         }
-        self.dialer_log.drain(&mut self.dialer);
-        self.listener_log.drain(&mut self.listener);
+        self.dialer_log.drain(&mut self.sim.nodes[DIALER].endpoint);
+        self.listener_log
+            .drain(&mut self.sim.nodes[LISTENER].endpoint);
+        let listener = &self.sim.nodes[LISTENER].endpoint;
         assert!(
-            self.listener.connection_count() <= self.max_connections,
+            listener.connection_count() <= self.max_connections,
             "{} connections, limit {}",
-            self.listener.connection_count(),
+            listener.connection_count(),
             self.max_connections
         );
-        assert!(self.dialer.connection_count() <= 3);
+        assert!(self.sim.nodes[DIALER].endpoint.connection_count() <= 3);
     }
 
-    pub(super) fn timers(&mut self) {
-        self.dialer.handle_timeout(self.now);
-        self.listener.handle_timeout(self.now);
+    /// Advances time by `d` and fires due timers.
+    fn advance(&mut self, d: Duration) {
+        self.sim.advance(d);
     }
 
-    pub(super) fn app(&mut self, listener_side: bool, conn: u8, action: AppAction) {
+    /// The earliest timer of either endpoint.
+    fn next_timer(&self) -> Option<Instant> {
+        self.sim
+            .nodes
+            .iter()
+            .filter_map(|n| n.endpoint.poll_timeout())
+            .min()
+    }
+
+    fn app(&mut self, listener_side: bool, conn: u8, action: AppAction) {
+        let now = self.sim.now;
         let (ep, log) = if listener_side {
-            (&mut self.listener, &self.listener_log)
+            (&mut self.sim.nodes[LISTENER].endpoint, &self.listener_log)
         } else {
-            (&mut self.dialer, &self.dialer_log)
+            (&mut self.sim.nodes[DIALER].endpoint, &self.dialer_log)
         };
         let handles: Vec<ConnectionHandle> = ep.handles().collect();
         if handles.is_empty() {
             return;
         }
         let h = handles[usize::from(conn) % handles.len()];
-        let now = self.now;
         let channel = |c: u8| {
             let known: Vec<ChannelId> = log
                 .channels
@@ -247,13 +265,12 @@ pub fn endpoint(data: &[u8]) {
 }
 
 /// `endpoint`; returns how far the input got (for seed selection).
-pub(super) fn endpoint_run(data: &[u8]) -> u64 {
+pub(crate) fn endpoint_run(data: &[u8]) -> u64 {
     let mut u = Unstructured::new(data);
     let Ok(setup) = u.arbitrary::<NetSetup>() else {
         return 0;
     };
     let k = keys();
-    let now = Instant::now();
     let mode = NoiseMode {
         ik: true,
         psk: setup.psk,
@@ -283,16 +300,17 @@ pub(super) fn endpoint_run(data: &[u8]) -> u64 {
     lc.handshakes_per_source_per_sec = 1 + u64::from(setup.per_source % 40);
     let mut dc = EndpointConfig::seeded_for_tests(Arc::new(mode.config(&k.initiator)), 1);
     dc.transport = transport;
+    let mut sim = Sim::new(0);
+    sim.add_node_at(dc, DIALER_ADDR);
+    sim.add_node_at(lc, LISTENER_ADDR);
     let mut net = Net {
-        dialer: Endpoint::new(dc, now),
-        listener: Endpoint::new(lc, now),
+        sim,
         dialer_log: EventLog::default(),
         listener_log: EventLog::default(),
         to_listener: VecDeque::new(),
         to_dialer: VecDeque::new(),
         cids: Vec::new(),
         max_connections,
-        now,
     };
     let mut dials = 0;
     for _ in 0..256 {
@@ -311,9 +329,13 @@ pub(super) fn endpoint_run(data: &[u8]) -> u64 {
                         (true, false) => Some(k.responder.public().0),
                         (true, true) => Some(k.stranger.public().0),
                     };
-                    let _ = net
-                        .dialer
-                        .connect_with(net.now, DIALER_ADDR, LISTENER_ADDR, key);
+                    let now = net.sim.now;
+                    let _ = net.sim.nodes[DIALER].endpoint.connect_with(
+                        now,
+                        DIALER_ADDR,
+                        LISTENER_ADDR,
+                        key,
+                    );
                 }
             }
             NetOp::Deliver { to_listener, index } => {
@@ -402,26 +424,22 @@ pub(super) fn endpoint_run(data: &[u8]) -> u64 {
                 );
                 net.deliver(to_listener, src, &d);
             }
-            NetOp::Advance { ms } => {
-                net.now += Duration::from_millis(u64::from(ms));
-                net.timers();
-            }
+            NetOp::Advance { ms } => net.advance(Duration::from_millis(u64::from(ms))),
             NetOp::AdvanceToTimer => {
-                let next = [net.dialer.poll_timeout(), net.listener.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                if let Some(t) = next {
-                    net.now = net.now.max(t);
-                }
-                net.timers();
+                let now = net.sim.now;
+                let wait = net
+                    .next_timer()
+                    .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+                net.advance(wait);
             }
             NetOp::App {
                 listener_side,
                 conn,
                 action,
             } => net.app(listener_side, conn, action),
-            NetOp::SetAccept(accept) => net.listener.set_accept_incoming(accept),
+            NetOp::SetAccept(accept) => {
+                net.sim.nodes[LISTENER].endpoint.set_accept_incoming(accept)
+            }
         }
         net.settle();
     }
@@ -434,44 +452,37 @@ pub(super) fn endpoint_run(data: &[u8]) -> u64 {
             }
         }
         net.settle();
-        let next = [net.dialer.poll_timeout(), net.listener.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(net.now);
-        net.now = next.clamp(
-            net.now + Duration::from_millis(1),
-            net.now + Duration::from_secs(1),
-        );
-        net.timers();
+        let now = net.sim.now;
+        let wait = net
+            .next_timer()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        net.advance(wait.clamp(Duration::from_millis(1), Duration::from_secs(1)));
         net.settle();
     }
-    let s = net.listener.stats();
+    let s = net.sim.nodes[LISTENER].endpoint.stats();
     100 * (net.dialer_log.connected.len() + net.listener_log.connected.len()) as u64
         + 10 * net.listener_log.channels.len() as u64
         + s.accepted
         + s.datagrams_received
 }
 
-// ===== frames through the real packet protection of an established connection ================
-
 /// Seals `payload` as the next packet of the `from_client` side of `pair` and delivers
 /// it to the other side. The sender really builds (and numbers) a packet carrying one
 /// unreliable datagram; the harness replaces its payload, seals it with the sender's own
 /// `AeadProtection` under the same header, and delivers that instead (the datagram is
 /// lost, which is allowed). Returns false when the sender cannot send any more.
-pub(super) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) -> bool {
+pub(crate) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) -> bool {
     let handle = if from_client {
         pair.client_handle
     } else {
         pair.server_handle()
     };
-    let (sender, registry) = if from_client {
-        (&mut pair.client, &pair.client_registry)
+    let (node, registry) = if from_client {
+        (super::pair::CLIENT, pair.client_registry.clone())
     } else {
-        (&mut pair.server, &pair.server_registry)
+        (super::pair::SERVER, pair.server_registry.clone())
     };
-    let Some(conn) = handle.and_then(|h| sender.connection(h)) else {
+    let Some(conn) = handle.and_then(|h| pair.sim.nodes[node].endpoint.connection(h)) else {
         return false;
     };
     if !conn.is_established() || conn.send_datagram(Bytes::from_static(b"!")).is_err() {
@@ -480,16 +491,19 @@ pub(super) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) 
     let mut buf = Vec::new();
     let mut packet = None;
     for _ in 0..8 {
-        if let Some(t) = sender.poll_transmit(pair.now, &mut buf) {
-            check_transmit(t.size, &buf);
+        let now = pair.now();
+        if let Some(t) = pair.sim.nodes[node].endpoint.poll_transmit(now, &mut buf) {
+            // One datagram (the sender's first) is enough: keep only it.
+            let size = t.segment_size.unwrap_or(t.size).min(t.size);
+            buf.truncate(size);
+            check_transmit(size, &buf);
             if let Ok((Header::Short(h), len)) = Header::parse(&buf) {
                 packet = Some((h, len));
                 break;
             }
         } else {
             // Paced: let time pass.
-            pair.now += Duration::from_millis(1);
-            sender.handle_timeout(pair.now);
+            pair.sim.advance(Duration::from_millis(1));
         }
     }
     let Some((hdr, header_len)) = packet else {
@@ -501,12 +515,12 @@ pub(super) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) 
     let mut forged = buf[..header_len].to_vec();
     forged.extend_from_slice(payload);
     lock(&protection).seal(hdr.path_id, hdr.packet_number, &mut forged, 0, header_len);
-    let (receiver, local, source) = if from_client {
-        (&mut pair.server, LISTENER_ADDR, DIALER_ADDR)
+    let (receiver, source) = if from_client {
+        (super::pair::SERVER, DIALER_ADDR)
     } else {
-        (&mut pair.client, DIALER_ADDR, LISTENER_ADDR)
+        (super::pair::CLIENT, LISTENER_ADDR)
     };
-    receiver.handle_datagram(pair.now, local, source, &mut forged);
+    pair.sim.deliver(receiver, source, &forged);
     true
 }
 
@@ -527,15 +541,12 @@ pub fn connection_frames(data: &[u8]) {
     let Some(flags) = input.u8() else {
         return;
     };
-    let mut pair = Pair::new(Instant::now(), TransportConfig::default());
+    let mut pair = Pair::new(TransportConfig::default());
     assert!(pair.connect(true), "an in-memory IK handshake completes");
     if flags & 2 != 0 {
-        let server = pair.server_handle();
-        for (ep, h) in [
-            (&mut pair.client, pair.client_handle),
-            (&mut pair.server, server),
-        ] {
-            if let Some(c) = h.and_then(|h| ep.connection(h))
+        let handles = [pair.client_handle, pair.server_handle()];
+        for (node, h) in handles.into_iter().enumerate() {
+            if let Some(c) = h.and_then(|h| pair.sim.nodes[node].endpoint.connection(h))
                 && let Ok(ch) = c.open_channel(b"fuzz")
             {
                 let _ = c.send(ch, b"before the frames");
@@ -560,12 +571,9 @@ pub fn connection_frames(data: &[u8]) {
         pair.exchange();
     }
     if flags & 4 != 0 {
-        let server = pair.server_handle();
-        for (ep, h) in [
-            (&mut pair.client, pair.client_handle),
-            (&mut pair.server, server),
-        ] {
-            if let Some(c) = h.and_then(|h| ep.connection(h)) {
+        let handles = [pair.client_handle, pair.server_handle()];
+        for (node, h) in handles.into_iter().enumerate() {
+            if let Some(c) = h.and_then(|h| pair.sim.nodes[node].endpoint.connection(h)) {
                 c.shutdown();
             }
         }
