@@ -17,7 +17,6 @@
 use super::path::{Budget, Candidate, Challenge};
 use super::recv::PacketKind;
 use super::*;
-use crate::recovery::SentPacket;
 use crate::wire::Frame;
 use rand_core::Rng;
 
@@ -203,24 +202,16 @@ impl Connection {
         }
         .encode(buf);
         let path_id = path.id;
-        self.protection
-            .as_mut()?
-            .seal(path_id, pn, buf, 0, header_len);
-        let size = buf.len();
-        let path = &mut self.paths[i];
         // Recorded so the number is used once, but neither in flight nor ack-eliciting:
         // an address that never answers must not look like congestion on the path.
-        path.recovery.on_packet_sent(
+        let size = self.seal_and_record(
             now,
-            pn,
-            SentPacket {
-                time_sent: now,
-                size: size as u16,
-                ack_eliciting: false,
-                in_flight: false,
-                payload: SentFrames::default(),
-            },
-        );
+            (i, pn),
+            buf,
+            (0, header_len),
+            (false, SentFrames::default()),
+        )?;
+        let path = &mut self.paths[i];
         let c = path.candidate.as_mut()?;
         c.budget.on_sent(size);
         let (local, remote) = (c.local, c.remote);
@@ -229,7 +220,6 @@ impl Connection {
         self.stats.bytes_sent += size as u64;
         path.counters.packets_sent += 1;
         path.counters.bytes_sent += size as u64;
-        path.sync_timers();
         Some(Transmit {
             destination: remote,
             local,

@@ -169,7 +169,7 @@ impl Connection {
     }
 
     /// Seals the packet at `buf[start..]` and records it in path `i`'s recovery.
-    fn seal_and_record(
+    pub(super) fn seal_and_record(
         &mut self,
         now: Instant,
         (i, pn): (usize, u64),

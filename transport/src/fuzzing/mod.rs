@@ -51,6 +51,7 @@ mod noise;
 mod ranges;
 mod recovery;
 mod replay;
+pub mod replay_check;
 mod retry;
 pub mod shared;
 mod wire;
