@@ -127,6 +127,18 @@ impl<T: Serialize> Sender<T> {
                 return Outcome::Failed(SendError::new(value, e.clone().into()));
             }
             if sh.gate.try_take() {
+                // The peers may have changed while we waited: check their limit again.
+                let limit = sh
+                    .max_message
+                    .min(sh.gate.max_message.load(Ordering::Acquire));
+                if bytes.len() > limit {
+                    sh.gate.give_back();
+                    let size = bytes.len();
+                    return Outcome::Failed(SendError::new(
+                        value,
+                        SendFailure::TooLarge { size, limit },
+                    ));
+                }
                 break;
             }
             match wait {

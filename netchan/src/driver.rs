@@ -312,7 +312,9 @@ impl Driver {
                 self.session.send(&mut self.endpoint, port, payload, token);
             }
             Command::Consumed(c) => {
-                c.notify_pending.store(false, Ordering::Release);
+                // A read-modify-write, so it is ordered with the receivers' `swap` and
+                // the load below sees every take whose report was skipped meanwhile.
+                c.notify_pending.swap(false, Ordering::AcqRel);
                 let consumed = c.consumed.load(Ordering::Acquire);
                 self.session
                     .consumed(&mut self.endpoint, c.port, c.stream, consumed);

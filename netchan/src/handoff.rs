@@ -81,6 +81,13 @@ impl Gate {
         taken
     }
 
+    /// Returns credit taken by [`try_take`](Self::try_take) for a message that was not
+    /// sent after all.
+    pub fn give_back(&self) {
+        self.sent.fetch_sub(1, Ordering::AcqRel);
+        self.add_credit(1);
+    }
+
     /// Waits until credit may be available, the gate closes, or `deadline` passes.
     pub fn wait(&self, deadline: Option<Instant>) {
         let guard = self.park.lock().unwrap_or_else(|e| e.into_inner());

@@ -9,19 +9,20 @@ use crate::wire::{Frame, OpenLabel};
 use netchan_transport::ChannelId;
 
 impl Session {
-    /// The next member of `port` (round robin) whose link has room.
-    pub(super) fn pick_link(&mut self, port: PortId) -> Option<PeerKey> {
+    /// The next member of `port` (round robin) whose link has room and accepts a message
+    /// of `size` bytes.
+    pub(super) fn pick_link(&mut self, port: PortId, size: usize) -> Option<PeerKey> {
         let p = self.ports.get_mut(&port)?;
         let n = p.members.len();
         for i in 0..n {
             let idx = (p.cursor + i) % n;
             let k = p.members[idx];
-            let room = self
+            let fits = self
                 .peers
                 .get(&k)
                 .and_then(|x| x.links.get(&port))
-                .map_or(0, |l| l.send.room());
-            if room > 0 {
+                .is_some_and(|l| l.send.room() > 0 && size <= l.send.remote_max);
+            if fits {
                 p.cursor = idx + 1;
                 return Some(k);
             }
@@ -55,9 +56,15 @@ impl Session {
     /// Recomputes the port's credit and status after its links changed: queued messages
     /// are placed first, then new room is promised to the application.
     pub(super) fn refresh_port(&mut self, ep: &mut Endpoint, port: PortId) {
-        // Bounded by the pending queue.
-        while self.ports.get(&port).is_some_and(|p| !p.pending.is_empty()) {
-            let Some(peer) = self.pick_link(port) else {
+        // Bounded by the pending queue; in order, so it stops at the first message no
+        // link can take now.
+        while let Some(size) = self
+            .ports
+            .get(&port)
+            .and_then(|p| p.pending.front())
+            .map(|q| q.payload.len())
+        {
+            let Some(peer) = self.pick_link(port, size) else {
                 break;
             };
             let Some(q) = self
@@ -209,7 +216,7 @@ impl Session {
         ch: ChannelId,
         label: &Bytes,
     ) {
-        let Some(key) = self.peer_of(h) else {
+        let Some(key) = self.current_peer(h) else {
             return;
         };
         let Ok(label) = OpenLabel::decode(label) else {
@@ -339,7 +346,7 @@ impl Session {
     }
 
     pub(super) fn on_readable(&mut self, ep: &mut Endpoint, h: ConnectionHandle, ch: ChannelId) {
-        let Some(key) = self.peer_of(h) else {
+        let Some(key) = self.current_peer(h) else {
             return;
         };
         let Some(&(port, ours)) = self.peers.get(&key).and_then(|p| p.by_chan.get(&ch.0)) else {

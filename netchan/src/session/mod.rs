@@ -295,8 +295,11 @@ impl Session {
             }
             return;
         }
+        let size = payload.len();
         let q = Queued { payload, token };
-        match self.pick_link(port) {
+        // Behind queued messages, or on a link with room that accepts its size.
+        let queued = self.ports.get(&port).is_some_and(|p| !p.pending.is_empty());
+        match self.pick_link(port, size).filter(|_| !queued) {
             Some(peer) => self.place(ep, port, peer, q),
             None => {
                 if let Some(p) = self.ports.get_mut(&port) {
@@ -363,7 +366,7 @@ impl Session {
             Event::ChannelOpened { channel, label } => self.on_opened(ep, h, channel, &label),
             Event::ChannelReadable(ch) => self.on_readable(ep, h, ch),
             Event::ChannelWritable(ch) => {
-                if let Some(k) = self.conns.get(&h).and_then(|c| c.peer)
+                if let Some(k) = self.current_peer(h)
                     && let Some(&(port, true)) =
                         self.peers.get(&k).and_then(|p| p.by_chan.get(&ch.0))
                 {
@@ -385,6 +388,14 @@ impl Session {
     /// The peer behind a connection, once it is known.
     pub fn peer_of(&self, h: ConnectionHandle) -> Option<PeerKey> {
         self.conns.get(&h).and_then(|c| c.peer)
+    }
+
+    /// The peer whose current connection is `h`: events of any other connection (the
+    /// loser of a duplicate, one being replaced) must not touch its channels, whose ids
+    /// belong to the current connection.
+    fn current_peer(&self, h: ConnectionHandle) -> Option<PeerKey> {
+        let key = self.peer_of(h)?;
+        (self.peers.get(&key)?.conn == Some(h)).then_some(key)
     }
 
     /// Every known peer: its key, current connection and last known address.
@@ -448,6 +459,29 @@ impl Session {
             p.recv_closed = true;
             self.events
                 .push_back(SessionEvent::ReceiveClosed { port, error });
+        }
+    }
+
+    /// Fails (and drops) the rendezvous sends among the port's queued messages: their
+    /// senders get the value back, so it must never be delivered afterwards.
+    fn fail_pending_tokens(&mut self, port: PortId, error: &ChannelError) {
+        let Some(p) = self.ports.get_mut(&port) else {
+            return;
+        };
+        let mut failed = Vec::new();
+        p.pending.retain(|q| match q.token {
+            Some(token) => {
+                failed.push(token);
+                false
+            }
+            None => true,
+        });
+        for token in failed {
+            self.events.push_back(SessionEvent::SendDone {
+                port,
+                token,
+                result: Err(error.clone()),
+            });
         }
     }
 

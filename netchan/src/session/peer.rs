@@ -393,6 +393,11 @@ impl Session {
             }
         }
         for port in ports {
+            // Nobody left to take the port's queued messages: rendezvous senders waiting
+            // on them get their value back (plain sends stay queued for the next peer).
+            if self.ports.get(&port).is_some_and(|p| p.members.is_empty()) {
+                self.fail_pending_tokens(port, &err);
+            }
             self.refresh_port(ep, port);
         }
         self.events

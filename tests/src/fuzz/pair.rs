@@ -89,7 +89,23 @@ impl Pair {
             self.client_log.drain(&mut self.sim.nodes[CLIENT].endpoint);
             self.server_log.drain(&mut self.sim.nodes[SERVER].endpoint);
         }
+        self.check_timers();
         delivered
+    }
+
+    /// Liveness: once `handle_timeout(now)` ran, no timer is left due at `now` (a stuck
+    /// deadline would make a driver spin and a simulation stop advancing).
+    fn check_timers(&mut self) {
+        let now = self.now();
+        for node in [CLIENT, SERVER] {
+            let ep = &mut self.sim.nodes[node].endpoint;
+            ep.handle_timeout(now);
+            let next = ep.poll_timeout();
+            assert!(
+                next.is_none_or(|t| t > now),
+                "node {node}: a timer due now survived handle_timeout"
+            );
+        }
     }
 
     /// Advances time by `ms`, fires timers and exchanges.

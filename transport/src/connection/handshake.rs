@@ -444,11 +444,13 @@ impl Connection {
             .set(ConnTimer::Handshake, Some(now + self.hs.backoff));
     }
 
-    /// An authenticated packet arrived on path 0 from its address: the handshake is over
-    /// for both sides (XX dialer: the listener has message 3), and a listener knows the
-    /// dialer's address is real.
-    pub(crate) fn on_peer_confirmed(&mut self) {
-        self.paths[0].confirm();
+    /// An authenticated packet of path 0 arrived: the handshake is over for both sides
+    /// (XX dialer: the listener has message 3), wherever it came from; and when it came
+    /// from the path's own address (`on_path`), a listener knows that address is real.
+    pub(crate) fn on_peer_confirmed(&mut self, on_path: bool) {
+        if on_path {
+            self.paths[0].confirm();
+        }
         if self.hs.in_progress() {
             self.hs.done();
             self.timers.stop(ConnTimer::Handshake);

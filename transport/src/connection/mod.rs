@@ -524,8 +524,15 @@ impl Connection {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next: the minimum of
     /// the connection's and every path's timer table.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let paths = self.paths.iter().filter_map(|p| p.timers.next());
-        self.timers.next().into_iter().chain(paths).min()
+        match self.state {
+            State::Closed => None,
+            // Only the end of the period matters (no path timer can act any more).
+            State::Closing | State::Draining => self.timers.get(ConnTimer::Close),
+            State::Handshaking | State::Established => {
+                let paths = self.paths.iter().filter_map(|p| p.timers.next());
+                self.timers.next().into_iter().chain(paths).min()
+            }
+        }
     }
 
     /// Processes every timer due at `now`.

@@ -42,11 +42,11 @@ impl Connection {
         // The tag verified: only now may the window move.
         self.paths[i].replay.update(pn);
         let on_path = self.paths[i].is(local, remote);
-        if on_path
-            && i == 0
-            && (self.paths[0].status == PathStatus::Validating || self.hs.in_progress())
+        if i == 0
+            && (self.hs.in_progress()
+                || (on_path && self.paths[0].status == PathStatus::Validating))
         {
-            self.on_peer_confirmed();
+            self.on_peer_confirmed(on_path);
         }
         if matches!(self.state, State::Draining | State::Closed) {
             return;
@@ -60,6 +60,8 @@ impl Connection {
         let plain = &body[..len];
         let largest = self.paths[i].rx.largest.is_none_or(|(l, _)| pn > l);
         match self.process_frames(now, i, (local, remote), plain) {
+            // A CONNECTION_CLOSE in the packet ended the connection: nothing to track.
+            Ok(_) if !matches!(self.state, State::Established | State::Handshaking) => {}
             Ok(kind) => {
                 if !on_path {
                     self.on_packet_from_new_address(now, i, (local, remote), size, largest, kind);
