@@ -113,8 +113,11 @@ impl Connection {
         let i = self.select_path(now)?;
         let segment = self.build_packet(now, i, buf, usize::MAX)?;
         let (mut count, mut last) = (1, segment);
-        // Bounded by `max_segments`.
-        while count < max_segments && last == segment {
+        // Only a full-size first packet starts a batch: every later segment is at most
+        // the first one's size, so a small first packet (an ACK, a message's tail) would
+        // otherwise cut a whole train of data into small packets. Bounded by `max_segments`.
+        let full = usize::from(self.paths[i].mds);
+        while count < max_segments && last == segment && segment == full {
             let Some(n) = self.build_packet(now, i, buf, segment) else {
                 break;
             };

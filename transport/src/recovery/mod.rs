@@ -1,17 +1,25 @@
 //! Loss recovery and congestion control for one packet-number space (one path), in the
 //! style of RFC 9002: RTT estimation with ack delay, packet- and time-threshold loss
-//! detection, probe timeouts (PTO) with capped exponential backoff, persistent congestion,
-//! a pluggable congestion [`Controller`] (NewReno, CUBIC) and a [`Pacer`].
+//! detection that adapts to reordering and undoes spurious congestion events (`loss.rs`,
+//! after RACK, RFC 8985), probe timeouts (PTO, the first one a tail-loss probe) with
+//! capped exponential backoff, persistent congestion, delivery-rate samples (`rate.rs`),
+//! a pluggable congestion [`Controller`] (NewReno, CUBIC, BBR) and a [`Pacer`].
 //!
 //! Sans-IO: time is always a parameter.
 
 mod cc;
+mod loss;
 mod pacing;
+mod rate;
 mod rtt;
 
-pub use cc::{CongestionControl, Controller, Cubic, NewReno};
+pub use cc::{AckEvent, Bbr, BbrState, CongestionControl, Controller, Cubic, NewReno};
 pub use pacing::Pacer;
+pub use rate::RateSample;
 pub use rtt::RttEstimator;
+
+use loss::{Reordering, Undo};
+use rate::{RateSampler, SendSnapshot};
 
 use crate::ranges::RangeSet;
 use std::collections::BTreeMap;
@@ -143,6 +151,8 @@ pub struct RecoveryStats {
     pub pto_count_total: u64,
     /// Packets declared lost and acknowledged later.
     pub spurious_losses: u64,
+    /// Congestion events undone because every loss that caused them was spurious.
+    pub undone_congestion_events: u64,
 }
 
 /// Largest number of disjoint ranges of lost packet numbers remembered (for spurious-loss
@@ -157,6 +167,8 @@ struct Outstanding<T> {
     packet: SentPacket<T>,
     /// The sender was application-limited when it sent this packet.
     app_limited: bool,
+    /// Delivery state when it was sent (rate samples).
+    snap: Option<SendSnapshot>,
 }
 
 /// Loss recovery + congestion control + pacing for one packet-number space.
@@ -200,6 +212,10 @@ pub struct PathRecovery<T> {
     /// Scratch space for acks to hand to the controller: (time sent, bytes, app-limited).
     cc_acks: Vec<(Instant, u64, bool)>,
     max_datagram_size: u16,
+    rate: RateSampler,
+    reordering: Reordering,
+    /// The current congestion event, while it may still be undone.
+    undo: Option<Undo>,
 }
 
 impl<T> PathRecovery<T> {
@@ -225,6 +241,9 @@ impl<T> PathRecovery<T> {
             stats: RecoveryStats::default(),
             cc_acks: Vec::new(),
             max_datagram_size,
+            rate: RateSampler::new(now),
+            reordering: Reordering::new(config),
+            undo: None,
         }
     }
 
@@ -251,13 +270,15 @@ impl<T> PathRecovery<T> {
             self.ack_eliciting_outstanding += 1;
             self.time_of_last_ack_eliciting = Some(now);
         }
+        let mut snap = None;
         if packet.in_flight {
             if self.config.pacing {
-                self.pacer
-                    .refill(now, self.rtt.smoothed(), self.cc.window());
+                self.refill_pacer(now);
                 self.pacer.on_sent(size);
             }
+            let before = self.bytes_in_flight;
             self.bytes_in_flight += size;
+            snap = Some(self.rate.on_sent(now, before, self.bytes_in_flight));
             self.cc.on_sent(now, size);
             if self.bytes_in_flight >= self.cc.window() {
                 // The window is full: the sender is no longer application-limited.
@@ -270,6 +291,7 @@ impl<T> PathRecovery<T> {
             Outstanding {
                 packet,
                 app_limited,
+                snap,
             },
         );
     }
@@ -314,8 +336,7 @@ impl<T> PathRecovery<T> {
                 let Some(spurious) = self.lost_pns.intersecting(lo..end).next() else {
                     break;
                 };
-                self.stats.spurious_losses += spurious.end - spurious.start;
-                self.lost_pns.remove(spurious);
+                self.on_spurious(now, spurious);
             }
             // Each pass removes one outstanding packet.
             while let Some(pn) = self.sent.range(lo..=hi).next().map(|(&pn, _)| pn) {
@@ -325,8 +346,11 @@ impl<T> PathRecovery<T> {
                 self.forget(&entry.packet);
                 if entry.packet.in_flight {
                     let p = &entry.packet;
-                    self.cc_acks
-                        .push((p.time_sent, u64::from(p.size), entry.app_limited));
+                    let size = u64::from(p.size);
+                    self.cc_acks.push((p.time_sent, size, entry.app_limited));
+                    if let Some(snap) = &entry.snap {
+                        self.rate.on_acked(now, size, p.time_sent, snap);
+                    }
                 }
                 acked.push((pn, entry.packet));
             }
@@ -357,10 +381,23 @@ impl<T> PathRecovery<T> {
         // RFC 9002 order: losses (and the congestion event) before window growth.
         let lost = self.detect_lost(now);
         self.on_lost(now, &lost);
+        let mut acked_bytes = 0;
         for &(sent, bytes, app_limited) in &self.cc_acks {
             self.cc.on_ack(now, sent, bytes, app_limited, &self.rtt);
+            acked_bytes += bytes;
         }
         self.cc_acks.clear();
+        let rate = self.rate.take_sample(now, self.rtt.min());
+        self.cc.on_ack_event(&AckEvent {
+            now,
+            acked_bytes,
+            bytes_in_flight: self.bytes_in_flight,
+            delivered: self.rate.delivered(),
+            rate,
+            rtt_sample: rtt_sampled.then(|| self.rtt.latest()),
+            rtt: &self.rtt,
+        });
+        self.decay_reordering(now);
         Ok(AckOutcome {
             acked,
             lost,
@@ -385,7 +422,35 @@ impl<T> PathRecovery<T> {
             return None;
         }
         self.time_of_last_ack_eliciting?
-            .checked_add(self.pto_interval())
+            .checked_add(self.probe_timeout())
+    }
+
+    /// The PTO in force: the first one is a tail-loss probe (RFC 8985 §7.2: two smoothed
+    /// RTTs, plus the peer's ACK delay when a single packet is in flight), never later
+    /// than the RFC 9002 PTO; further ones back off as [`pto_interval`](Self::pto_interval).
+    pub fn probe_timeout(&self) -> Duration {
+        let pto = self.pto_interval();
+        if self.pto_count > 0 || !self.rtt.has_sample() {
+            return pto;
+        }
+        let mut tlp = self.rtt.smoothed().saturating_mul(2);
+        if self.ack_eliciting_outstanding == 1 {
+            tlp = tlp.saturating_add(self.config.max_ack_delay);
+        }
+        tlp.max(self.config.granularity.saturating_mul(2)).min(pto)
+    }
+
+    /// The controller's estimate of the path's bottleneck bandwidth, in bytes per
+    /// second, if it keeps one.
+    pub fn bandwidth_estimate(&self) -> Option<f64> {
+        self.cc.bandwidth_estimate()
+    }
+
+    /// The reordering tolerance in force: the packet threshold (`None`: time only) and
+    /// the loss delay in RTTs.
+    pub fn reordering(&self) -> (Option<u64>, f64) {
+        let r = &self.reordering;
+        ((r.threshold != u64::MAX).then_some(r.threshold), r.factor)
     }
 
     /// Handles the timer firing at `now` (no-op if not yet due).
@@ -418,8 +483,22 @@ impl<T> PathRecovery<T> {
         if !self.config.pacing {
             return None;
         }
-        self.pacer
-            .delay(now, bytes, self.rtt.smoothed(), self.cc.window())
+        let cwnd = self.cc.window();
+        match self.cc.pacing_rate() {
+            Some(rate) => self
+                .pacer
+                .delay_with(now, bytes, rate, self.pacer.capacity(cwnd)),
+            None => self.pacer.delay(now, bytes, self.rtt.smoothed(), cwnd),
+        }
+    }
+
+    /// Refills the pacer at the controller's rate, or from the window and RTT.
+    fn refill_pacer(&mut self, now: Instant) {
+        let cwnd = self.cc.window();
+        match self.cc.pacing_rate() {
+            Some(rate) => self.pacer.refill_with(now, rate, self.pacer.capacity(cwnd)),
+            None => self.pacer.refill(now, self.rtt.smoothed(), cwnd),
+        }
     }
 
     /// Tell the controller the sender had nothing to send (app-limited) at `now`.
@@ -430,6 +509,7 @@ impl<T> PathRecovery<T> {
         let _ = now;
         if self.bytes_in_flight < self.cc.window() {
             self.app_limited = true;
+            self.rate.on_app_limited(self.bytes_in_flight);
         }
     }
 
@@ -536,123 +616,6 @@ impl<T> PathRecovery<T> {
         if packet.ack_eliciting {
             self.ack_eliciting_outstanding -= 1;
         }
-    }
-
-    /// RFC 9002 §6.1.2: `max(time_threshold · max(latest, smoothed), granularity)`.
-    fn loss_delay(&self) -> Duration {
-        let rtt = self.rtt.latest().max(self.rtt.smoothed());
-        let secs = rtt.as_secs_f64() * self.config.time_threshold;
-        let delay = if secs.is_nan() || secs <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
-        };
-        delay.max(self.config.granularity)
-    }
-
-    /// RFC 9002 §6.1: removes and returns the outstanding packets below the largest
-    /// acknowledged that are `packet_threshold` numbers or the loss delay older than it,
-    /// and re-arms the loss timer for the oldest remaining one.
-    ///
-    /// Send times grow with packet numbers, so the lost packets are a prefix of the
-    /// outstanding ones: the scan stops at the first survivor.
-    fn detect_lost(&mut self, now: Instant) -> Vec<(u64, SentPacket<T>)> {
-        self.loss_time = None;
-        let mut lost = Vec::new();
-        let Some(largest) = self.largest_acked else {
-            return lost;
-        };
-        let loss_delay = self.loss_delay();
-        let lost_send_time = now.checked_sub(loss_delay);
-        // Each pass removes one packet or ends the loop.
-        while let Some(entry) = self.sent.first_entry() {
-            let pn = *entry.key();
-            if pn > largest {
-                break;
-            }
-            let time_sent = entry.get().packet.time_sent;
-            let by_count = largest - pn >= self.config.packet_threshold;
-            let by_time = lost_send_time.is_some_and(|t| time_sent <= t);
-            if !(by_count || by_time) {
-                self.loss_time = time_sent.checked_add(loss_delay);
-                break;
-            }
-            let packet = entry.remove().packet;
-            self.forget(&packet);
-            lost.push((pn, packet));
-        }
-        lost
-    }
-
-    /// Accounting, persistent congestion and the congestion event for newly lost packets
-    /// (ascending packet numbers).
-    fn on_lost(&mut self, now: Instant, lost: &[(u64, SentPacket<T>)]) {
-        if lost.is_empty() {
-            return;
-        }
-        let mut newest_sent: Option<Instant> = None;
-        let mut lost_bytes = 0u64;
-        for (pn, packet) in lost {
-            let size = u64::from(packet.size);
-            self.stats.packets_lost += 1;
-            self.stats.bytes_lost += size;
-            // `pn < next_pn`, so `pn + 1` does not overflow.
-            self.lost_pns.insert(*pn..pn + 1);
-            if packet.in_flight {
-                lost_bytes += size;
-                newest_sent = newest_sent.max(Some(packet.time_sent));
-            }
-        }
-        let persistent = self.persistent_congestion(lost);
-        // Forget the oldest losses; each pass removes one range.
-        while self.lost_pns.range_count() > MAX_LOST_RANGES {
-            self.lost_pns.pop_first();
-        }
-        let Some(sent) = newest_sent else {
-            return;
-        };
-        if !cc::in_recovery(self.recovery_start, sent) {
-            self.stats.congestion_events += 1;
-            self.recovery_start = Some(now);
-        }
-        if persistent {
-            self.stats.persistent_congestion_events += 1;
-            self.recovery_start = Some(now);
-        }
-        self.cc
-            .on_congestion_event(now, sent, persistent, lost_bytes);
-    }
-
-    /// RFC 9002 §7.6: two ack-eliciting packets of `lost`, sent after the first RTT
-    /// sample, with every packet between them declared lost (none acknowledged), sent
-    /// more than the persistent congestion duration apart.
-    fn persistent_congestion(&self, lost: &[(u64, SentPacket<T>)]) -> bool {
-        let Some(first_sample) = self.first_rtt_sample else {
-            return false;
-        };
-        let duration = self
-            .rtt
-            .pto_base(self.config.granularity)
-            .saturating_add(self.config.max_ack_delay)
-            .saturating_mul(self.config.persistent_congestion_threshold);
-        // (previous eligible packet number, send time of the first packet of the run)
-        let mut run: Option<(u64, Instant)> = None;
-        for (pn, packet) in lost {
-            if !packet.ack_eliciting || packet.time_sent <= first_sample {
-                continue;
-            }
-            match run {
-                // `pn < next_pn`, so `pn + 1` does not overflow.
-                Some((previous, start)) if self.lost_pns.contains_range(previous..pn + 1) => {
-                    if packet.time_sent.saturating_duration_since(start) > duration {
-                        return true;
-                    }
-                    run = Some((*pn, start));
-                }
-                _ => run = Some((*pn, packet.time_sent)),
-            }
-        }
-        false
     }
 }
 

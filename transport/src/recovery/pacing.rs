@@ -59,13 +59,20 @@ impl Pacer {
     /// Adds the tokens accumulated since the last refill (time never runs backwards here:
     /// an earlier `now` adds nothing).
     pub(super) fn refill(&mut self, now: Instant, srtt: Duration, cwnd: u64) {
+        let rate = self.rate(srtt, cwnd);
+        self.refill_with(now, rate, self.capacity(cwnd));
+    }
+
+    /// [`refill`](Self::refill) at an explicit `rate` (bytes per second) and bucket
+    /// `capacity` (a controller that paces at its own estimate, such as BBR).
+    pub(super) fn refill_with(&mut self, now: Instant, rate: f64, capacity: u64) {
         let elapsed = now.saturating_duration_since(self.last);
         if now > self.last {
             self.last = now;
         }
-        let capacity = self.capacity(cwnd) as f64;
-        if self.tokens < capacity {
-            let added = elapsed.as_secs_f64() * self.rate(srtt, cwnd);
+        let capacity = capacity as f64;
+        if self.tokens < capacity && rate.is_finite() && rate > 0.0 {
+            let added = elapsed.as_secs_f64() * rate;
             self.tokens = (self.tokens + added).min(capacity);
         }
     }
@@ -82,8 +89,22 @@ impl Pacer {
         srtt: Duration,
         cwnd: u64,
     ) -> Option<Instant> {
-        self.refill(now, srtt, cwnd);
-        let needed = bytes.min(self.capacity(cwnd)) as f64;
+        let rate = self.rate(srtt, cwnd);
+        self.delay_with(now, bytes, rate, self.capacity(cwnd))
+    }
+
+    /// [`delay`](Self::delay) at an explicit `rate` (bytes per second, floored at one
+    /// byte per second) and bucket `capacity`.
+    pub fn delay_with(
+        &mut self,
+        now: Instant,
+        bytes: u64,
+        rate: f64,
+        capacity: u64,
+    ) -> Option<Instant> {
+        let rate = if rate.is_finite() { rate.max(1.0) } else { 1.0 };
+        self.refill_with(now, rate, capacity);
+        let needed = bytes.min(capacity) as f64;
         let missing = needed - self.tokens;
         if missing <= EPSILON_BYTES {
             return None;
@@ -91,7 +112,7 @@ impl Pacer {
         // Aim half an epsilon short of the exact amount so float noise cannot push an exact
         // whole-microsecond wait up by one; the re-check then still passes (shortfall
         // below EPSILON_BYTES).
-        let secs = (missing - EPSILON_BYTES / 2.0) / self.rate(srtt, cwnd);
+        let secs = (missing - EPSILON_BYTES / 2.0) / rate;
         let micros = (secs * 1e6).ceil();
         let wait = if micros.is_finite() && micros < MAX_WAIT.as_micros() as f64 {
             // In range: `micros` is a finite, non-negative whole number below 6·10^7.

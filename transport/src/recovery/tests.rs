@@ -93,8 +93,11 @@ fn packet_threshold_loss() {
     assert_eq!(numbers(&out.acked), [6]);
     assert_eq!(numbers(&out.lost), [3]);
     assert_eq!(r.bytes_in_flight(), 3000);
-    // 7..=9 are above the largest acknowledged: the PTO, not the loss timer, is armed.
-    assert_eq!(r.timeout(), Some(t0 + ms(9) + r.pto_interval()));
+    // 7..=9 are above the largest acknowledged: the PTO, not the loss timer, is armed;
+    // the first one is a tail-loss probe, two smoothed RTTs after the last send.
+    assert_eq!(r.timeout(), Some(t0 + ms(9) + r.probe_timeout()));
+    assert_eq!(r.probe_timeout(), r.rtt().smoothed() * 2);
+    assert!(r.probe_timeout() < r.pto_interval());
     let stats = r.stats();
     assert_eq!(stats.packets_acked, 3);
     assert_eq!(stats.packets_lost, 4);

@@ -53,6 +53,17 @@ pub struct Cubic {
     w_est: f64,
     /// Time of the last ack (for app-limited accounting).
     last_ack: Option<Instant>,
+    /// State before the last reduction, for undoing a spurious one.
+    prior: Option<CubicPrior>,
+}
+
+/// What a congestion event changed, to restore it when the event was spurious.
+#[derive(Debug, Clone, Copy)]
+struct CubicPrior {
+    cwnd: f64,
+    ssthresh: u64,
+    w_max: f64,
+    cwnd_prior: f64,
 }
 
 impl Cubic {
@@ -72,6 +83,7 @@ impl Cubic {
             frozen: Duration::ZERO,
             w_est: 0.0,
             last_ack: None,
+            prior: None,
         }
     }
 
@@ -194,6 +206,12 @@ impl Controller for Cubic {
         let _ = lost_bytes;
         if !self.in_recovery(sent) {
             self.recovery_start = Some(now);
+            self.prior = Some(CubicPrior {
+                cwnd: self.cwnd,
+                ssthresh: self.ssthresh,
+                w_max: self.w_max,
+                cwnd_prior: self.cwnd_prior,
+            });
             let cwnd = self.cwnd / self.mds as f64;
             // Fast convergence (RFC 9438 §4.7): release bandwidth to newer flows when the
             // window did not reach the previous maximum.
@@ -212,6 +230,19 @@ impl Controller for Cubic {
         if persistent {
             self.cwnd = self.minimum_window() as f64;
             self.recovery_start = Some(now);
+            self.epoch_start = None;
+            self.prior = None;
+        }
+    }
+
+    fn on_spurious_congestion(&mut self, now: Instant) {
+        let _ = now;
+        if let Some(p) = self.prior.take() {
+            self.cwnd = self.cwnd.max(p.cwnd);
+            self.ssthresh = p.ssthresh;
+            self.w_max = p.w_max;
+            self.cwnd_prior = p.cwnd_prior;
+            self.recovery_start = None;
             self.epoch_start = None;
         }
     }

@@ -19,23 +19,28 @@
 //! would immediately grow the minimum window again. We start a new recovery period
 //! instead: the window leaves the minimum only with acks of packets sent after it.
 
+mod bbr;
 mod cubic;
 mod newreno;
 
+pub use bbr::{Bbr, BbrState};
 pub use cubic::Cubic;
 pub use newreno::NewReno;
 
-use super::RttEstimator;
+use super::{RateSample, RttEstimator};
 use std::time::Instant;
 
 /// Which controller a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CongestionControl {
     /// RFC 9002 §7 NewReno.
     NewReno,
     /// RFC 9438 CUBIC.
     #[default]
     Cubic,
+    /// A BBR-style model-based controller (see [`Bbr`]).
+    Bbr,
 }
 
 impl CongestionControl {
@@ -44,8 +49,51 @@ impl CongestionControl {
         match self {
             Self::NewReno => Box::new(NewReno::new(max_datagram_size, now)),
             Self::Cubic => Box::new(Cubic::new(max_datagram_size, now)),
+            Self::Bbr => Box::new(Bbr::new(max_datagram_size, now)),
         }
     }
+
+    /// The controller's short name (`newreno`, `cubic`, `bbr`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NewReno => "newreno",
+            Self::Cubic => "cubic",
+            Self::Bbr => "bbr",
+        }
+    }
+}
+
+impl std::str::FromStr for CongestionControl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "newreno" | "reno" => Ok(Self::NewReno),
+            "cubic" => Ok(Self::Cubic),
+            "bbr" => Ok(Self::Bbr),
+            other => Err(format!(
+                "unknown congestion controller {other:?} (bbr, cubic or newreno)"
+            )),
+        }
+    }
+}
+
+/// What one ACK frame did, for controllers that model the path.
+#[derive(Debug, Clone, Copy)]
+pub struct AckEvent<'a> {
+    /// When the ACK was processed.
+    pub now: Instant,
+    /// In-flight bytes it newly acknowledged.
+    pub acked_bytes: u64,
+    /// Bytes in flight after it (and after the losses it revealed).
+    pub bytes_in_flight: u64,
+    /// Total bytes delivered on the path so far.
+    pub delivered: u64,
+    /// The delivery-rate sample it produced, if valid.
+    pub rate: Option<RateSample>,
+    /// The RTT sample it produced (RFC 9002 §5.1), if any.
+    pub rtt_sample: Option<std::time::Duration>,
+    /// The path's RTT estimates.
+    pub rtt: &'a RttEstimator,
 }
 
 /// A congestion controller for one path. All sizes in bytes.
@@ -75,8 +123,27 @@ pub trait Controller: Send + std::fmt::Debug {
     );
     /// Current window.
     fn window(&self) -> u64;
-    /// Short name ("newreno", "cubic").
+    /// Short name ("newreno", "cubic", "bbr").
     fn name(&self) -> &'static str;
+    /// After the per-packet `on_ack`s of one ACK frame: the frame as a whole, with its
+    /// delivery-rate sample.
+    fn on_ack_event(&mut self, e: &AckEvent<'_>) {
+        let _ = e;
+    }
+    /// The rate to pace at, in bytes per second; `None`: the pacer derives it from the
+    /// window and the smoothed RTT.
+    fn pacing_rate(&self) -> Option<f64> {
+        None
+    }
+    /// Every loss of the last congestion event turned out spurious (reordering): undo
+    /// the reduction it caused.
+    fn on_spurious_congestion(&mut self, now: Instant) {
+        let _ = now;
+    }
+    /// The controller's estimate of the bottleneck bandwidth, bytes per second.
+    fn bandwidth_estimate(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// RFC 9002 kInitialWindow: `min(10·mds, max(14720, 2·mds))`.

@@ -22,6 +22,8 @@ pub struct NewReno {
     bytes_acked: u64,
     /// Start of the current recovery period, if any.
     recovery_start: Option<Instant>,
+    /// (window, ssthresh) before the last reduction, for undoing a spurious one.
+    prior: Option<(u64, u64)>,
 }
 
 impl NewReno {
@@ -38,6 +40,7 @@ impl NewReno {
             ssthresh: u64::MAX,
             bytes_acked: 0,
             recovery_start: None,
+            prior: None,
         }
     }
 
@@ -91,6 +94,7 @@ impl Controller for NewReno {
         let _ = lost_bytes;
         if !self.in_recovery(sent) {
             self.recovery_start = Some(now);
+            self.prior = Some((self.cwnd, self.ssthresh));
             self.ssthresh = (self.cwnd / 2).max(self.minimum_window());
             self.cwnd = self.ssthresh;
             self.bytes_acked = 0;
@@ -99,6 +103,16 @@ impl Controller for NewReno {
             self.cwnd = self.minimum_window();
             self.recovery_start = Some(now);
             self.bytes_acked = 0;
+            self.prior = None;
+        }
+    }
+
+    fn on_spurious_congestion(&mut self, now: Instant) {
+        let _ = now;
+        if let Some((cwnd, ssthresh)) = self.prior.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = ssthresh;
+            self.recovery_start = None;
         }
     }
 
