@@ -3,7 +3,7 @@
 
 use crate::emu::Emulator;
 use crate::spec::PathSpec;
-use netchan::{Node, NodeConfig, RecvTimeoutError, SendTimeoutError};
+use netchan::{CongestionControl, Node, NodeConfig, PeerStats, RecvTimeoutError, SendTimeoutError};
 use serde_bytes::ByteBuf;
 use std::any::Any;
 use std::io::{self, Read, Write};
@@ -56,6 +56,10 @@ pub struct Conn {
     pub emulator: Option<Emulator>,
     /// What the transport is, in words (e.g. `kernel TCP (cubic)`).
     pub description: String,
+    /// The congestion controller (netchan's, or the kernel's for TCP).
+    pub controller: String,
+    /// netchan: the client's and the server's view of each other (transport statistics).
+    pub peers: Option<(netchan::Peer, netchan::Peer)>,
     stop: Arc<AtomicBool>,
     tcp: Vec<TcpStream>,
     keep: Vec<Box<dyn Any + Send>>,
@@ -84,18 +88,70 @@ impl Drop for Conn {
 /// `size` is the message size: netchan's channel capacity (network-wide, in messages) is
 /// 4 MiB worth of messages (between 4 and 8192), well over the bandwidth-delay product of
 /// the paths the suite uses, and comparable to what TCP's autotuned buffers hold.
+/// `cc` selects the congestion controller (TCP: the kernel's of the same name, `reno`
+/// for NewReno); `None` keeps each transport's default.
 pub fn connect(
     transport: Transport,
     paths: &[PathSpec],
     size: usize,
     seed: u64,
+    cc: Option<CongestionControl>,
 ) -> io::Result<Conn> {
     match transport {
         Transport::Netchan => {
             let cap = (4 << 20) / size.max(1);
-            netchan_conn(paths, cap.clamp(4, 8192) as u32, seed)
+            netchan_conn(paths, cap.clamp(4, 8192) as u32, seed, cc)
         }
-        Transport::Tcp => tcp_conn(&paths[0], seed),
+        Transport::Tcp => tcp_conn(&paths[0], seed, cc.map(kernel_cc)),
+    }
+}
+
+/// The kernel's name for a controller.
+fn kernel_cc(cc: CongestionControl) -> &'static str {
+    match cc {
+        CongestionControl::NewReno => "reno",
+        other => other.name(),
+    }
+}
+
+/// One direction's transport figures (netchan only), as the sending node sees them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SenderStats {
+    /// Smoothed RTT, ms.
+    pub srtt_ms: f64,
+    /// Smallest RTT seen, ms.
+    pub min_rtt_ms: f64,
+    /// Congestion window, bytes.
+    pub cwnd_bytes: u64,
+    /// Bandwidth estimate, Mbit/s (BBR's model, else the latest delivery rate).
+    pub bandwidth_mbps: f64,
+    /// Datagrams sent.
+    pub packets_sent: u64,
+    /// Packets declared lost.
+    pub declared_lost: u64,
+    /// Of those, acknowledged later (spurious).
+    pub spurious_losses: u64,
+}
+
+impl From<&PeerStats> for SenderStats {
+    fn from(s: &PeerStats) -> Self {
+        SenderStats {
+            srtt_ms: s.rtt.as_secs_f64() * 1e3,
+            min_rtt_ms: s.min_rtt.as_secs_f64() * 1e3,
+            cwnd_bytes: s.cwnd,
+            bandwidth_mbps: s.bandwidth * 8.0 / 1e6,
+            packets_sent: s.packets_sent,
+            declared_lost: s.packets_lost,
+            spurious_losses: s.spurious_losses,
+        }
+    }
+}
+
+impl Conn {
+    /// netchan's transport figures now: (client → server, server → client).
+    pub fn sender_stats(&self) -> Option<(SenderStats, SenderStats)> {
+        let (c, s) = self.peers.as_ref()?;
+        Some(((&c.stats()?).into(), (&s.stats()?).into()))
     }
 }
 
@@ -132,14 +188,24 @@ impl MsgRecv for NcRecv {
     }
 }
 
-fn node() -> io::Result<Node> {
-    Node::new(NodeConfig::new().bind(SocketAddr::from(([127, 0, 0, 1], 0))))
-        .map_err(|e| io::Error::other(e.to_string()))
+fn node(cc: CongestionControl) -> io::Result<Node> {
+    Node::new(
+        NodeConfig::new()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .congestion(cc),
+    )
+    .map_err(|e| io::Error::other(e.to_string()))
 }
 
-fn netchan_conn(paths: &[PathSpec], capacity: u32, seed: u64) -> io::Result<Conn> {
-    let server = node()?;
-    let client = node()?;
+fn netchan_conn(
+    paths: &[PathSpec],
+    capacity: u32,
+    seed: u64,
+    cc: Option<CongestionControl>,
+) -> io::Result<Conn> {
+    let cc = cc.unwrap_or(NodeConfig::new().transport.recovery.congestion);
+    let server = node(cc)?;
+    let client = node(cc)?;
     let emulator = Emulator::udp(paths, server.local_addr(), seed)?;
     let front = emulator.paths[0].front;
     let peer = client
@@ -166,15 +232,12 @@ fn netchan_conn(paths: &[PathSpec], capacity: u32, seed: u64) -> io::Result<Conn
             Box::new(NcRecv(down_rx)),
         )),
         emulator: Some(emulator),
-        description: "netchan (CUBIC, Noise IK + ChaCha20-Poly1305)".into(),
+        description: format!("netchan ({}, Noise IK + ChaCha20-Poly1305)", cc.name()),
+        controller: cc.name().into(),
+        peers: Some((peer, back)),
         stop,
         tcp: Vec::new(),
-        keep: vec![
-            Box::new(peer),
-            Box::new(back),
-            Box::new(client),
-            Box::new(server),
-        ],
+        keep: vec![Box::new(client), Box::new(server)],
     };
     // Open both directions before the clock starts (handshake + channel open).
     handshake(&mut conn)?;
@@ -302,21 +365,37 @@ impl MsgRecv for TcpRecv {
     }
 }
 
-fn tcp_conn(path: &PathSpec, seed: u64) -> io::Result<Conn> {
-    let (client, server, emulator, description) = if path.direct {
+fn tcp_conn(path: &PathSpec, seed: u64, cc: Option<&str>) -> io::Result<Conn> {
+    let (client, server, emulator, description, controller) = if path.direct {
         let l = TcpListener::bind("127.0.0.1:0")?;
-        let c = TcpStream::connect(l.local_addr()?)?;
+        let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        let controller = set_congestion(&c, cc)?;
+        c.connect(&l.local_addr()?.into())?;
         let (s, _) = l.accept()?;
-        (c, s, None, "kernel TCP over loopback".to_string())
+        let desc = format!("kernel TCP ({controller}) over loopback");
+        (TcpStream::from(c), s, None, desc, controller)
     } else {
         let p = crate::netns::tcp_path(path, seed)?;
+        let controller = set_congestion(&p.client, cc)?;
         let addr = SocketAddr::from((crate::netns::SERVER_IP, crate::netns::PORT));
         p.client
             .connect_timeout(&addr.into(), Duration::from_secs(10))?;
         let (s, _) = p.listener.accept()?;
-        let desc = format!("kernel TCP ({}) through TUN + emulator", p.congestion);
-        (p.client.into(), s, Some(p.emulator), desc)
+        let desc = format!("kernel TCP ({controller}) through TUN + emulator");
+        (
+            TcpStream::from(p.client),
+            s,
+            Some(p.emulator),
+            desc,
+            controller,
+        )
     };
+    if let Some(cc) = cc {
+        // Both directions carry data: the server's socket uses the same controller.
+        socket2::SockRef::from(&server)
+            .set_tcp_congestion(cc.as_bytes())
+            .map_err(|e| io::Error::other(format!("TCP congestion control `{cc}`: {e}")))?;
+    }
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     let mut conn = Conn {
@@ -336,10 +415,29 @@ fn tcp_conn(path: &PathSpec, seed: u64) -> io::Result<Conn> {
         )),
         emulator,
         description,
+        controller,
+        peers: None,
         stop: Arc::new(AtomicBool::new(false)),
         tcp: vec![client, server],
         keep: Vec::new(),
     };
     handshake(&mut conn)?;
     Ok(conn)
+}
+
+/// Selects the kernel's congestion controller of a TCP socket (`None`: the namespace's
+/// default); returns the controller in force.
+fn set_congestion(s: &socket2::Socket, cc: Option<&str>) -> io::Result<String> {
+    if let Some(cc) = cc {
+        s.set_tcp_congestion(cc.as_bytes()).map_err(|e| {
+            io::Error::other(format!(
+                "TCP congestion control `{cc}`: {e} (is the kernel module loaded? see \
+                 /proc/sys/net/ipv4/tcp_available_congestion_control)"
+            ))
+        })?;
+    }
+    let name = s.tcp_congestion()?;
+    Ok(String::from_utf8_lossy(&name)
+        .trim_end_matches('\0')
+        .to_string())
 }

@@ -31,6 +31,7 @@ Examples:
   netchan-bench
   netchan-bench run --workload bulk --path rate=50mbit,delay=10ms
   netchan-bench run --workload bulk --path rate=50mbit,delay=10ms --transport tcp
+  netchan-bench run --workload bulk --path rate=50mbit,delay=20ms,loss=1% --cc cubic
   netchan-bench run --workload messages --rate 1000 --path rate=50mbit,delay=10ms,loss=2%
   netchan-bench run --workload failover --path rate=20mbit,delay=20ms \\
       --event blackhole=0@3s..5s --duration 8s --plot failover.svg --json out.jsonl
@@ -85,6 +86,10 @@ struct RunArgs {
     /// netchan, or tcp (kernel TCP, length-prefixed messages, TCP_NODELAY, one path).
     #[arg(long, short, default_value = "netchan")]
     transport: String,
+    /// Congestion controller: bbr, cubic or newreno (default: the transport's own; with
+    /// --transport tcp the kernel's controller of that name, newreno = reno).
+    #[arg(long, value_name = "CC")]
+    cc: Option<String>,
     /// Append the run's JSON object (one line) to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -144,6 +149,11 @@ fn parse_run(a: &RunArgs) -> Result<RunSpec, String> {
         Some(s) => parse_size(s).map_err(|e| format!("--size: {e}"))?,
         None => workload.default_size(),
     };
+    let cc =
+        a.cc.as_deref()
+            .map(|c| c.parse::<netchan::CongestionControl>())
+            .transpose()
+            .map_err(|e| format!("--cc: {e}"))?;
     let rate = a.rate.unwrap_or(workload.default_rate());
     if !(rate.is_finite() && rate >= 0.0) {
         return Err("--rate must be a non-negative number of messages per second".into());
@@ -161,6 +171,7 @@ fn parse_run(a: &RunArgs) -> Result<RunSpec, String> {
         size,
         rate,
         seed: a.seed,
+        cc,
         progress: !a.quiet && duration >= Duration::from_secs(3),
     };
     netchan_bench::workload::validate(&spec)?;

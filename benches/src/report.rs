@@ -10,8 +10,13 @@
 //! `p99`, `max`} (one-way; round trip for `pingpong`; null if nothing arrived),
 //! `max_stall_ms`, `cpu_s` (both endpoints, emulator excluded), `peak_rss_mb` (the whole
 //! process), `description`, `emulator` (per path and direction: datagrams `sent`,
-//! `delivered`, `lost_random`, `dropped_queue`, `dropped_blackhole`).
+//! `delivered`, `lost_random`, `dropped_queue`, `dropped_blackhole`), `controller` (the
+//! congestion controller: netchan's, or the kernel's for TCP), `transport_stats` (netchan
+//! only, null for TCP: `up` and `down`, each as its sending node saw it: `srtt_ms`,
+//! `min_rtt_ms`, `cwnd_bytes`, `bandwidth_mbps` (BBR's bottleneck estimate, else the
+//! latest delivery rate), `packets_sent`, `declared_lost`, `spurious_losses`).
 
+use crate::conn::SenderStats;
 use crate::spec::PathSpec;
 use crate::workload::{Outcome, Percentiles, RunSpec};
 use netchan_tests::link::LinkStats;
@@ -128,6 +133,19 @@ pub struct Report {
     pub peak_rss_mb: f64,
     /// Emulator figures per path (null for a `direct` path).
     pub emulator: Vec<Option<EmuJson>>,
+    /// The congestion controller (netchan's, or the kernel's for TCP).
+    pub controller: String,
+    /// netchan's own figures per direction at the end of the workload (null for TCP).
+    pub transport_stats: Option<TransportJson>,
+}
+
+/// netchan's transport figures, as each sending node saw them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransportJson {
+    /// Client → server.
+    pub up: SenderStats,
+    /// Server → client.
+    pub down: SenderStats,
 }
 
 impl Report {
@@ -173,6 +191,11 @@ impl Report {
                     })
                 })
                 .collect(),
+            controller: o.controller.clone(),
+            transport_stats: o
+                .sender_stats
+                .clone()
+                .map(|(up, down)| TransportJson { up, down }),
         }
     }
 
@@ -250,6 +273,21 @@ impl Report {
                 e.down.dropped_queue,
                 e.down.dropped_blackhole
             );
+        }
+        if let Some(t) = &self.transport_stats {
+            for (dir, d) in [("up", &t.up), ("down", &t.down)] {
+                s += &format!(
+                    "  {:<14} {dir}: srtt {:.1} ms, min rtt {:.1} ms, cwnd {} B, bw est. {:.1} Mbit/s, {} packets, {} declared lost ({} spurious)\n",
+                    self.controller,
+                    d.srtt_ms,
+                    d.min_rtt_ms,
+                    d.cwnd_bytes,
+                    d.bandwidth_mbps,
+                    d.packets_sent,
+                    d.declared_lost,
+                    d.spurious_losses
+                );
+            }
         }
         s
     }

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 pub fn suite() -> ExitCode {
     let started = Instant::now();
     let mut rows = Vec::new();
-    let controllers = [CongestionControl::Cubic, CongestionControl::NewReno];
+    let controllers = [
+        CongestionControl::Bbr,
+        CongestionControl::Cubic,
+        CongestionControl::NewReno,
+    ];
     for (loss, target) in [(0.0, Some(0.90)), (0.02, None)] {
         for cc in controllers {
             let name = format!(

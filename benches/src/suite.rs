@@ -35,6 +35,7 @@ fn spec(workload: Workload, path: &str, secs: u64) -> RunSpec {
         size: workload.default_size(),
         rate: workload.default_rate(),
         seed: 1,
+        cc: None,
         progress: false,
     }
 }

@@ -6,7 +6,7 @@
 //! sequence numbers (duplicates, out-of-order, lost) and measures one-way latency with the
 //! same clock (both ends live in this process).
 
-use crate::conn::{Conn, MsgRecv, MsgSend, Transport, connect};
+use crate::conn::{Conn, MsgRecv, MsgSend, SenderStats, Transport, connect};
 use crate::emu::BUCKET;
 use crate::spec::{Event, EventKind, PathSpec};
 use hdrhistogram::Histogram;
@@ -90,6 +90,9 @@ pub struct RunSpec {
     pub rate: f64,
     /// Seed of the emulator's randomness.
     pub seed: u64,
+    /// The congestion controller (`None`: the transport's default; TCP uses the
+    /// kernel's controller of the same name).
+    pub cc: Option<netchan::CongestionControl>,
     /// Print progress to stderr every second.
     pub progress: bool,
 }
@@ -141,6 +144,11 @@ pub struct Outcome {
     /// Emulator statistics per path (client → server, server → client); `None` for a
     /// `direct` path.
     pub link_stats: Vec<Option<(LinkStats, LinkStats)>>,
+    /// The congestion controller that ran.
+    pub controller: String,
+    /// netchan's transport figures at the end of the workload (client → server, server
+    /// → client); `None` for TCP.
+    pub sender_stats: Option<(SenderStats, SenderStats)>,
 }
 
 const HEADER: usize = 16;
@@ -381,7 +389,7 @@ pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
     validate(spec)?;
     // Both transports get the same low-latency wake-ups, emulated path or not.
     let _latency = crate::emu::LowLatency::request();
-    let mut conn = connect(spec.transport, &spec.paths, spec.size, spec.seed)
+    let mut conn = connect(spec.transport, &spec.paths, spec.size, spec.seed, spec.cc)
         .map_err(|e| format!("setting up {}: {e}", spec.transport.name()))?;
     let emu_cpu0 = conn.emulator.as_ref().map_or(0, |e| e.cpu_ns());
     let (cpu0, _) = process_usage();
@@ -402,6 +410,7 @@ pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
     running.store(false, Ordering::Relaxed);
     let (cpu1, rss) = process_usage();
     let emu_cpu1 = conn.emulator.as_ref().map_or(0, |e| e.cpu_ns());
+    let sender_stats = conn.sender_stats();
     conn.abort();
     result?;
     let (mut path_series, mut link_stats) = (Vec::new(), Vec::new());
@@ -443,6 +452,8 @@ pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
         latency_series: tally.latency.clone(),
         path_series,
         link_stats,
+        controller: conn.controller.clone(),
+        sender_stats,
     })
 }
 

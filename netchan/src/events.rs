@@ -59,6 +59,14 @@ pub struct PeerStats {
     pub rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Smallest RTT seen.
+    pub min_rtt: Duration,
+    /// The congestion controller (`"bbr"`, `"cubic"`, `"newreno"`; empty before the
+    /// first connection).
+    pub controller: &'static str,
+    /// Estimated bandwidth in bytes per second (BBR's model of the bottleneck, otherwise
+    /// the latest delivery-rate sample).
+    pub bandwidth: f64,
     /// UDP payload bytes sent on the current connection.
     pub bytes_sent: u64,
     /// UDP payload bytes received on the current connection.
@@ -69,6 +77,8 @@ pub struct PeerStats {
     pub packets_received: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// Of those, packets acknowledged later (reordered, not lost).
+    pub spurious_losses: u64,
     /// Lost / sent packets.
     pub loss_rate: f64,
     /// Messages delivered to this node from the peer.
@@ -88,12 +98,20 @@ pub struct PathStats {
     pub rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Smallest RTT seen.
+    pub min_rtt: Duration,
+    /// The path's congestion controller.
+    pub controller: &'static str,
+    /// Estimated bandwidth in bytes per second.
+    pub bandwidth: f64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Bytes received.
     pub bytes_received: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// Of those, packets acknowledged later.
+    pub spurious_losses: u64,
 }
 
 impl PeerStats {
@@ -104,11 +122,15 @@ impl PeerStats {
             addr,
             rtt: Duration::ZERO,
             cwnd: 0,
+            min_rtt: Duration::ZERO,
+            controller: "",
+            bandwidth: 0.0,
             bytes_sent: 0,
             bytes_received: 0,
             packets_sent: 0,
             packets_received: 0,
             packets_lost: 0,
+            spurious_losses: 0,
             loss_rate: 0.0,
             messages_delivered: 0,
             paths: Vec::new(),
@@ -120,6 +142,10 @@ impl PeerStats {
         self.connected = true;
         self.rtt = cs.rtt;
         self.cwnd = cs.cwnd;
+        self.min_rtt = cs.min_rtt;
+        self.controller = cs.controller;
+        self.bandwidth = cs.bandwidth;
+        self.spurious_losses = cs.recovery.spurious_losses;
         self.bytes_sent = cs.bytes_sent;
         self.bytes_received = cs.bytes_received;
         self.packets_sent = cs.packets_sent;
@@ -141,9 +167,13 @@ impl From<netchan_transport::PathStats> for PathStats {
             remote: p.remote,
             rtt: p.rtt,
             cwnd: p.cwnd,
+            min_rtt: p.min_rtt,
+            controller: p.controller,
+            bandwidth: p.bandwidth,
             bytes_sent: p.bytes_sent,
             bytes_received: p.bytes_received,
             packets_lost: p.recovery.packets_lost,
+            spurious_losses: p.recovery.spurious_losses,
         }
     }
 }

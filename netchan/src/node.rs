@@ -63,7 +63,7 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
-    /// Defaults: bind `0.0.0.0:0`, fresh identity, CUBIC, keepalive every 2 s, idle
+    /// Defaults: bind `0.0.0.0:0`, fresh identity, BBR, keepalive every 2 s, idle
     /// timeout 10 s, reconnection lease 30 s, 4 MiB receive window per channel.
     pub fn new() -> Self {
         let mut transport = TransportConfig::default()

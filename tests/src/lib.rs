@@ -11,6 +11,8 @@
 //! - [`pair`]: the two-endpoint facade over the simulator used by the connection and
 //!   security tests.
 //!
+//! - [`congestion`]: congestion-control scenarios (latency of paced messages under loss,
+//!   standing queue, flows sharing a bottleneck).
 //! - [`scenarios`]: complete scenarios returning reports (used by the tests and by
 //!   `netchan-bench`).
 //! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod congestion;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz;

@@ -37,6 +37,13 @@
 //! datagram depend only on the seed and *n*. The same seed and the same sequence of calls
 //! always give exactly the same deliveries (bytes and times).
 //!
+//! # Shared bottlenecks
+//!
+//! [`Link::share_bottleneck`] makes several links feed one bottleneck queue (several
+//! flows through one router port, each with its own propagation delay and impairments):
+//! each datagram is admitted with its own link's rate and queue limit, so give the
+//! sharing links the same [`LinkConfig::rate_bps`] and [`LinkConfig::queue_packets`].
+//!
 //! # Memory
 //!
 //! Pending deliveries live in a binary heap. With a rate limit the heap is bounded by the
@@ -46,6 +53,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
@@ -325,13 +333,8 @@ pub struct Link {
     pending: BinaryHeap<Reverse<Pending>>,
     /// Next sequence number for tie-breaking (send order).
     next_seq: u64,
-    /// Departure times of datagrams accepted by the bottleneck, in order (may contain
-    /// datagrams that already departed; pruned on `send`).
-    queue: VecDeque<Instant>,
-    /// When the bottleneck finishes serialising the last accepted datagram.
-    busy_until: Option<Instant>,
-    /// Sub-nanosecond serialisation remainder, in bit-nanoseconds (`< rate`).
-    tx_carry: u128,
+    /// The bottleneck queue (this link's own, or shared with others).
+    bottleneck: Arc<Mutex<Bottleneck>>,
     /// Delivery time of the last non-reordered datagram (the FIFO clamp).
     last_fifo: Option<Instant>,
     /// Gilbert–Elliott state: `true` = bad.
@@ -349,9 +352,7 @@ impl Link {
             stats: LinkStats::default(),
             pending: BinaryHeap::new(),
             next_seq: 0,
-            queue: VecDeque::new(),
-            busy_until: None,
-            tx_carry: 0,
+            bottleneck: Arc::default(),
             last_fifo: None,
             ge_bad: false,
         }
@@ -489,8 +490,23 @@ impl Link {
     /// serialised). Never exceeds [`LinkConfig::queue_packets`] for datagrams accepted
     /// under that limit.
     pub fn queue_len(&self, now: Instant) -> usize {
+        let b = self.bottleneck.lock().unwrap_or_else(|e| e.into_inner());
         // `queue` is sorted by departure time.
-        self.queue.len() - self.queue.partition_point(|&d| d <= now)
+        b.queue.len() - b.queue.partition_point(|&d| d <= now)
+    }
+
+    /// How long the bottleneck takes at `now` to finish what it has queued (zero when
+    /// idle): the queueing delay a datagram sent now would see.
+    pub fn queue_delay(&self, now: Instant) -> Duration {
+        let b = self.bottleneck.lock().unwrap_or_else(|e| e.into_inner());
+        b.busy_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+    }
+
+    /// From now on this link feeds `other`'s bottleneck queue (see the module docs:
+    /// shared bottlenecks). What this link had queued keeps its departure times.
+    pub fn share_bottleneck(&mut self, other: &Link) {
+        self.bottleneck = other.bottleneck.clone();
     }
 
     /// Counters since creation.
@@ -518,23 +534,11 @@ impl Link {
     /// Admits a datagram of `len` bytes to the bottleneck at `now`; returns its departure
     /// time, or `None` if it is tail-dropped.
     fn enqueue(&mut self, now: Instant, len: usize, rate: u64) -> Option<Instant> {
-        while self.queue.front().is_some_and(|&d| d <= now) {
-            self.queue.pop_front();
-        }
-        if rate == 0 || self.queue.len() >= self.config.queue_packets {
-            return None;
-        }
-        let start = self.busy_until.map_or(now, |busy| busy.max(now));
-        // Exact serialisation time: carry the sub-nanosecond remainder so that N datagrams
-        // take exactly floor(N * bits * 1e9 / rate) ns in total.
-        let bit_nanos = len as u128 * 8 * 1_000_000_000 + self.tx_carry;
-        let rate = u128::from(rate);
-        self.tx_carry = bit_nanos % rate;
-        let tx = u64::try_from(bit_nanos / rate).unwrap_or(u64::MAX);
-        let departure = start + Duration::from_nanos(tx);
-        self.busy_until = Some(departure);
-        self.queue.push_back(departure);
-        Some(departure)
+        let limit = self.config.queue_packets;
+        self.bottleneck
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(now, len, rate, limit)
     }
 
     /// FIFO-clamped delivery time for a datagram departing at `departure`, using one
@@ -560,6 +564,42 @@ impl Link {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.push(Reverse(Pending { at, seq, data }));
+    }
+}
+
+/// A bottleneck queue: departure times of accepted datagrams and the serialiser's state.
+#[derive(Debug, Default)]
+struct Bottleneck {
+    /// Departure times of datagrams accepted, in order (may contain datagrams that
+    /// already departed; pruned on admission).
+    queue: VecDeque<Instant>,
+    /// When the bottleneck finishes serialising the last accepted datagram.
+    busy_until: Option<Instant>,
+    /// Sub-nanosecond serialisation remainder, in bit-nanoseconds (`< rate`).
+    tx_carry: u128,
+}
+
+impl Bottleneck {
+    /// Admits a datagram of `len` bytes at `now` at `rate` bits/s with at most `limit`
+    /// queued; returns its departure time, or `None` if it is tail-dropped.
+    fn admit(&mut self, now: Instant, len: usize, rate: u64, limit: usize) -> Option<Instant> {
+        while self.queue.front().is_some_and(|&d| d <= now) {
+            self.queue.pop_front();
+        }
+        if rate == 0 || self.queue.len() >= limit {
+            return None;
+        }
+        let start = self.busy_until.map_or(now, |busy| busy.max(now));
+        // Exact serialisation time: carry the sub-nanosecond remainder so that N datagrams
+        // take exactly floor(N * bits * 1e9 / rate) ns in total.
+        let bit_nanos = len as u128 * 8 * 1_000_000_000 + self.tx_carry;
+        let rate = u128::from(rate);
+        self.tx_carry = bit_nanos % rate;
+        let tx = u64::try_from(bit_nanos / rate).unwrap_or(u64::MAX);
+        let departure = start + Duration::from_nanos(tx);
+        self.busy_until = Some(departure);
+        self.queue.push_back(departure);
+        Some(departure)
     }
 }
 

@@ -269,6 +269,19 @@ impl Sim {
             .insert((a, b), Link::new(config, seed, self.epoch));
     }
 
+    /// Makes the link `from` feed the bottleneck queue of the link `into` (two flows
+    /// through one router port; see [`Link::share_bottleneck`]). Both links must exist.
+    pub fn share_bottleneck(&mut self, from: (NodeId, NodeId), into: (NodeId, NodeId)) {
+        let Some(mut link) = self.links.remove(&from) else {
+            panic!("share_bottleneck: no link {from:?}");
+        };
+        match self.links.get(&into) {
+            Some(target) => link.share_bottleneck(target),
+            None => panic!("share_bottleneck: no link {into:?}"),
+        }
+        self.links.insert(from, link);
+    }
+
     /// Sets both directions between `a` and `b` to the same configuration.
     pub fn set_links(&mut self, a: NodeId, b: NodeId, config: LinkConfig) {
         self.set_link(a, b, config.clone());

@@ -11,7 +11,11 @@ use std::time::Duration;
 fn blackhole_recovers() {
     let hole = (Duration::from_secs(3), Duration::from_secs(5));
     for seed in seeds(&[1, 2]) {
-        for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
+        for cc in [
+            CongestionControl::Bbr,
+            CongestionControl::Cubic,
+            CongestionControl::NewReno,
+        ] {
             let r = blackhole(cc, seed, hole).unwrap_or_else(|e| panic!("seed {seed} {cc:?}: {e}"));
             eprintln!(
                 "seed {seed} {cc:?}: last delivery before the hole at {:?}, first after at {:?} \

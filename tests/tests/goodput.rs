@@ -28,7 +28,11 @@ fn run(cc: CongestionControl, loss: f64) -> f64 {
 
 #[test]
 fn goodput_interop_link() {
-    for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
+    for cc in [
+        CongestionControl::Bbr,
+        CongestionControl::Cubic,
+        CongestionControl::NewReno,
+    ] {
         let fraction = run(cc, 0.0);
         assert!(
             fraction >= 0.90,
@@ -36,7 +40,11 @@ fn goodput_interop_link() {
             fraction * 100.0
         );
     }
-    for cc in [CongestionControl::Cubic, CongestionControl::NewReno] {
+    for cc in [
+        CongestionControl::Bbr,
+        CongestionControl::Cubic,
+        CongestionControl::NewReno,
+    ] {
         assert!(run(cc, 0.02) > 0.0);
     }
 }

@@ -604,8 +604,8 @@ fn rekey_under_loss() {
     };
     let (mut sim, c, s) =
         netchan_tests::scenarios::connected_pair(3, cfg.clone(), cfg, link).unwrap();
-    let up = Stream::new(1, 30_000, 1, 2000);
-    let down = Stream::new(2, 30_000, 1, 2000);
+    let up = Stream::new(1, 100_000, 1, 2000);
+    let down = Stream::new(2, 100_000, 1, 2000);
     let mut duplex = netchan_tests::scenarios::Duplex::new(&mut sim, c, s, up, down);
     sim.run(50_000_000, Duration::from_secs(3600), |sim| {
         duplex.step(sim)
@@ -622,7 +622,7 @@ fn rekey_under_loss() {
         .unwrap()
         .key_updates();
     eprintln!(
-        "rekey under 5% loss: client {cu} and server {su} key updates; 30,000 messages each \
+        "rekey under 5% loss: client {cu} and server {su} key updates; 100,000 messages each \
          way delivered exactly once, in order, in {:?} virtual",
         sim.elapsed()
     );

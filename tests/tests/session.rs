@@ -166,12 +166,14 @@ fn exactly_once_run(seed: u64, total: u64) -> Outcome {
             credit -= 1;
             sent += 1;
         }
-        if restarted_at.is_none() && taker.log.len() as u64 >= total / 2 {
-            // The receiver's transport crashes: every connection state is lost; its
-            // channel session (and identity, address) survive.
+        let in_flight = sent - taker.log.len() as u64 - taker.queue.len() as u64;
+        if restarted_at.is_none() && taker.log.len() as u64 >= total / 2 && in_flight > 0 {
+            // The receiver's transport crashes while messages are on the wire: every
+            // connection state is lost; its channel session (and identity, address)
+            // survive.
             sim.restart_endpoint(b, endpoint(20, transport()).with_seed(seed));
             restarted_at = Some(sim.elapsed());
-            in_flight_at_restart = sent - taker.log.len() as u64 - taker.queue.len() as u64;
+            in_flight_at_restart = in_flight;
         }
         if taker.log.len() as u64 == total {
             break;

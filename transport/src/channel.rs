@@ -93,6 +93,18 @@ impl SendState {
         !self.retransmit.is_empty()
     }
 
+    /// Bytes waiting to be retransmitted, counted up to `cap` (the walk stops there).
+    pub fn retransmit_bytes(&self, cap: u64) -> u64 {
+        let mut total = 0;
+        for r in self.retransmit.iter() {
+            total += r.end - r.start;
+            if total >= cap {
+                break;
+            }
+        }
+        total.min(cap)
+    }
+
     /// New bytes that could be sent given channel credit (connection credit not applied).
     pub fn sendable_new(&self) -> u64 {
         self.end().min(self.max_data).saturating_sub(self.next)

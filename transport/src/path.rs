@@ -121,6 +121,13 @@ pub struct PathStats {
     pub rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Smallest RTT seen on the path.
+    pub min_rtt: Duration,
+    /// The congestion controller's name (`"bbr"`, `"cubic"`, `"newreno"`).
+    pub controller: &'static str,
+    /// Estimated bandwidth in bytes per second: BBR's bottleneck bandwidth, otherwise the
+    /// latest delivery-rate sample (0 before the first).
+    pub bandwidth: f64,
     /// Times the path moved to a new address after validating it.
     pub migrations: u64,
     /// Path validations that got no answer in time.

@@ -111,7 +111,15 @@ pub struct ConnectionStats {
     pub rtt: Duration,
     /// Current congestion window of the first path in bytes.
     pub cwnd: u64,
-    /// Loss recovery counters of the first path.
+    /// Smallest RTT seen on the first path.
+    pub min_rtt: Duration,
+    /// The first path's congestion controller (`"bbr"`, `"cubic"`, `"newreno"`).
+    pub controller: &'static str,
+    /// The first path's estimated bandwidth in bytes per second (see
+    /// [`PathStats::bandwidth`]).
+    pub bandwidth: f64,
+    /// Loss recovery counters of the first path (declared losses in `packets_lost`,
+    /// those acknowledged later in `spurious_losses`).
     pub recovery: RecoveryStats,
 }
 
@@ -421,6 +429,9 @@ impl Connection {
         let path = &self.paths[0];
         s.rtt = path.recovery.rtt().smoothed();
         s.cwnd = path.recovery.congestion_window();
+        s.min_rtt = path.recovery.rtt().min();
+        s.controller = path.recovery.controller_name();
+        s.bandwidth = path.recovery.bandwidth_estimate();
         s.recovery = path.recovery.stats();
         s
     }

@@ -6,6 +6,9 @@ use crate::channel::FinState;
 use crate::recovery::SentPacket;
 use crate::wire::{AckFrame, Frame, FrameType, Header, MAX_ACK_RANGES, ShortHeader, write_varint};
 
+/// Header, AEAD tag and frame headers of a small packet (an estimate for sizing).
+const PACKET_OVERHEAD: u64 = 48;
+
 impl Connection {
     /// Writes the next datagrams to send into `buf` (which is cleared first): one, or up
     /// to `max_segments` packets of one path back to back, all of the first one's size
@@ -237,12 +240,20 @@ impl Connection {
         self.maybe_update_keys(now);
         let probe = self.paths[i].probes > 0;
         let work = self.has_eliciting_work(i);
+        // A packet that will carry less than a datagram asks the window and the pacer
+        // only for what it carries (an application-limited flow's small messages never
+        // wait for room it does not use); lost data that fits in one packet is repaired
+        // at once, unpaced.
+        let (pending, lost) = self.pending_payload(mds as u64);
+        let size = (pending + PACKET_OVERHEAD).min(mds as u64);
+        let repair = lost > 0 && lost + PACKET_OVERHEAD <= mds as u64;
         let path = &mut self.paths[i];
-        let mut may_elicit = probe || path.recovery.can_send(mds as u64);
+        let mut may_elicit = probe || path.recovery.can_send(size);
         if may_elicit
             && !probe
             && work
-            && let Some(t) = path.recovery.pacing_delay(now, mds as u64)
+            && !repair
+            && let Some(t) = path.recovery.pacing_delay(now, size)
         {
             path.timers.set(PathTimer::Pacing, Some(t));
             may_elicit = false;
@@ -296,6 +307,23 @@ impl Connection {
 
     /// Whether anything ack-eliciting is waiting to be sent on path `i` (within flow
     /// control).
+    /// Payload bytes the next packet would carry, counted up to `cap`: channel data (lost
+    /// and new, within credit) plus a datagram's worth for queued datagrams; and of that,
+    /// the lost bytes.
+    fn pending_payload(&self, cap: u64) -> (u64, u64) {
+        let conn_budget = self.flow.peer_max_data.saturating_sub(self.flow.sent_data);
+        let mut new = self.dgram_out.front().map_or(0, |d| d.len() as u64);
+        let mut lost = 0;
+        for c in self.channels.values() {
+            if lost + new >= cap {
+                break;
+            }
+            lost += c.send.retransmit_bytes(cap);
+            new += c.send.sendable_new().min(conn_budget);
+        }
+        ((lost + new).min(cap), lost.min(cap))
+    }
+
     fn has_eliciting_work(&self, i: usize) -> bool {
         let f = &self.flow;
         if self.ping_pending

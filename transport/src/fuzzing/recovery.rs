@@ -123,17 +123,13 @@ pub fn ack_ranges(data: &[u8]) {
 /// `ack_ranges`; returns how far the input got (for seed selection).
 pub(super) fn ack_run(data: &[u8]) -> u64 {
     let mut u = Unstructured::new(data);
-    let (Ok(newreno), Ok(pacing)) = (u.arbitrary::<bool>(), u.arbitrary::<bool>()) else {
+    let (Ok(which), Ok(pacing)) = (u.arbitrary::<u8>(), u.arbitrary::<bool>()) else {
         return 0;
     };
     const MDS16: u16 = 1200;
     let t0 = Instant::now();
     let config = RecoveryConfig {
-        congestion: if newreno {
-            CongestionControl::NewReno
-        } else {
-            CongestionControl::Cubic
-        },
+        congestion: controller(which),
         pacing,
         ..RecoveryConfig::default()
     };
@@ -366,15 +362,11 @@ pub(super) enum CcOp {
 /// (same RTT and window) lets the packet go.
 pub fn congestion(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let (Ok(newreno), Ok(mds)) = (u.arbitrary::<bool>(), u.arbitrary::<u16>()) else {
+    let (Ok(which), Ok(mds)) = (u.arbitrary::<u8>(), u.arbitrary::<u16>()) else {
         return;
     };
     let t0 = Instant::now();
-    let kind = if newreno {
-        CongestionControl::NewReno
-    } else {
-        CongestionControl::Cubic
-    };
+    let kind = controller(which);
     let mut cc = kind.build(mds, t0);
     let mut rtt = RttEstimator::new(Duration::from_millis(100));
     let mut pacer = Pacer::new(mds, t0);
@@ -474,5 +466,14 @@ pub fn congestion(data: &[u8]) {
         }
         let w = cc.window();
         assert!(w >= min_window, "window {w} below the minimum {min_window}");
+    }
+}
+
+/// The controller a fuzz input selects (every one of them).
+fn controller(which: u8) -> CongestionControl {
+    match which % 3 {
+        0 => CongestionControl::NewReno,
+        1 => CongestionControl::Cubic,
+        _ => CongestionControl::Bbr,
     }
 }

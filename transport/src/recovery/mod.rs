@@ -34,7 +34,11 @@ pub struct RecoveryConfig {
     pub max_ack_delay: Duration,
     /// Reordering threshold in packets (RFC 9002 kPacketThreshold = 3).
     pub packet_threshold: u64,
-    /// Time threshold as a fraction of max(smoothed, latest) RTT (9/8).
+    /// Initial time threshold as a fraction of max(smoothed, latest) RTT (17/16; RFC
+    /// 9002 uses 9/8). A packet is declared lost by time only once a later one was
+    /// acknowledged, so without reordering little more than one RTT is needed (RACK
+    /// waits no extra reordering window until it has seen reordering); every spurious
+    /// loss makes the path's factor grow (see `loss.rs`).
     pub time_threshold: f64,
     /// Timer granularity (1 ms).
     pub granularity: Duration,
@@ -58,12 +62,12 @@ impl Default for RecoveryConfig {
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(25),
             packet_threshold: 3,
-            time_threshold: 9.0 / 8.0,
+            time_threshold: 17.0 / 16.0,
             granularity: Duration::from_millis(1),
             max_pto_interval: Duration::from_millis(500),
             pto_backoff: 2.0,
             persistent_congestion_threshold: 3,
-            congestion: CongestionControl::Cubic,
+            congestion: CongestionControl::default(),
             pacing: true,
         }
     }
@@ -213,6 +217,8 @@ pub struct PathRecovery<T> {
     cc_acks: Vec<(Instant, u64, bool)>,
     max_datagram_size: u16,
     rate: RateSampler,
+    /// Latest delivery rate measured (bytes per second; see `bandwidth_estimate`).
+    delivery_rate: f64,
     reordering: Reordering,
     /// The current congestion event, while it may still be undone.
     undo: Option<Undo>,
@@ -242,6 +248,7 @@ impl<T> PathRecovery<T> {
             cc_acks: Vec::new(),
             max_datagram_size,
             rate: RateSampler::new(now),
+            delivery_rate: 0.0,
             reordering: Reordering::new(config),
             undo: None,
         }
@@ -388,6 +395,13 @@ impl<T> PathRecovery<T> {
         }
         self.cc_acks.clear();
         let rate = self.rate.take_sample(now, self.rtt.min());
+        // An application-limited sample only counts when it shows more than we knew.
+        if let Some(r) = rate.as_ref().filter(|r| {
+            r.delivery_rate.is_finite()
+                && (!r.is_app_limited || r.delivery_rate > self.delivery_rate)
+        }) {
+            self.delivery_rate = r.delivery_rate;
+        }
         self.cc.on_ack_event(&AckEvent {
             now,
             acked_bytes,
@@ -438,12 +452,6 @@ impl<T> PathRecovery<T> {
             tlp = tlp.saturating_add(self.config.max_ack_delay);
         }
         tlp.max(self.config.granularity.saturating_mul(2)).min(pto)
-    }
-
-    /// The controller's estimate of the path's bottleneck bandwidth, in bytes per
-    /// second, if it keeps one.
-    pub fn bandwidth_estimate(&self) -> Option<f64> {
-        self.cc.bandwidth_estimate()
     }
 
     /// The reordering tolerance in force: the packet threshold (`None`: time only) and
@@ -570,6 +578,13 @@ impl<T> PathRecovery<T> {
     /// Name of the congestion controller in use.
     pub fn controller_name(&self) -> &'static str {
         self.cc.name()
+    }
+
+    /// Estimated bandwidth of the path in bytes per second: the controller's model
+    /// (BBR's bottleneck bandwidth) or else the latest delivery-rate sample; 0 before
+    /// the first sample.
+    pub fn bandwidth_estimate(&self) -> f64 {
+        self.cc.bandwidth_estimate().unwrap_or(self.delivery_rate)
     }
 
     /// Largest packet number the peer acknowledged so far.

@@ -6,9 +6,14 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
+/// The loss-recovery mechanics tests run with RFC 9002's time threshold (9/8) and with
+/// CUBIC, whose window reacts to every loss (the BBR model has its own tests in
+/// `cc/bbr/tests.rs`; the default threshold is checked end to end by the kit).
 fn config() -> RecoveryConfig {
     RecoveryConfig {
         pacing: false,
+        congestion: CongestionControl::Cubic,
+        time_threshold: 9.0 / 8.0,
         ..RecoveryConfig::default()
     }
 }
@@ -511,7 +516,11 @@ fn pacing_delay_follows_the_config() {
         assert_eq!(r.pacing_delay(t0, 1200), None);
         send(&mut r, t0, 1200);
     }
-    let mut r = PathRecovery::new(&RecoveryConfig::default(), 1200, t0);
+    let window_paced = RecoveryConfig {
+        pacing: true,
+        ..config()
+    };
+    let mut r = PathRecovery::new(&window_paced, 1200, t0);
     for _ in 0..10 {
         assert_eq!(r.pacing_delay(t0, 1200), None);
         send(&mut r, t0, 1200);

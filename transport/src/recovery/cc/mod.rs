@@ -37,9 +37,10 @@ pub enum CongestionControl {
     /// RFC 9002 §7 NewReno.
     NewReno,
     /// RFC 9438 CUBIC.
-    #[default]
     Cubic,
-    /// A BBR-style model-based controller (see [`Bbr`]).
+    /// A BBR-style model-based controller (see [`Bbr`]); the default: full speed on
+    /// lossy paths, a small standing queue (docs/PROTOCOL.md §11 compares them).
+    #[default]
     Bbr,
 }
 
@@ -183,6 +184,6 @@ mod tests {
         let cubic = CongestionControl::Cubic.build(1200, now);
         assert_eq!(cubic.name(), "cubic");
         assert_eq!(cubic.window(), 12_000);
-        assert_eq!(CongestionControl::default(), CongestionControl::Cubic);
+        assert_eq!(CongestionControl::default(), CongestionControl::Bbr);
     }
 }

@@ -78,6 +78,8 @@ const PROBE_RTT_CWND_GAIN: f64 = 0.5;
 const PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
 /// Probing cycles the bandwidth filter spans.
 const BW_CYCLES: usize = 2;
+/// The window's headroom above the bdp is at least this much of the bandwidth.
+const HEADROOM_RTT: Duration = Duration::from_millis(30);
 /// Smallest window, in datagrams.
 const MIN_CWND_PACKETS: u64 = 4;
 
@@ -149,6 +151,8 @@ pub struct Bbr {
     delivered: u64,
     /// Congested samples seen, for statistics.
     congestion_signals: u64,
+    /// The latest rate sample was application-limited.
+    app_limited: bool,
 }
 
 const UNBOUNDED: Bounds = Bounds {
@@ -191,6 +195,7 @@ impl Bbr {
             prior_cwnd: cwnd,
             delivered: 0,
             congestion_signals: 0,
+            app_limited: false,
         }
     }
 
@@ -260,8 +265,13 @@ impl Bbr {
         self.rounds_in_phase = 0;
         match state {
             BbrState::ProbeBwDown => {
-                // A new probing cycle: the filter forgets the cycle before the last.
-                self.cycle += 1;
+                // A new probing cycle: the filter forgets the cycle before the last. Not
+                // while application-limited: a probe that could not fill the pipe
+                // measured nothing, and ageing the filter then would let the trickle's
+                // samples replace the path's rate.
+                if !self.app_limited {
+                    self.cycle += 1;
+                }
                 self.cycle_start = now;
                 // A deterministic spread of the probing wait over [2 s, 3 s).
                 let spread = (self.round.wrapping_mul(0x9e37_79b9) % 8) as u32;
@@ -301,6 +311,7 @@ impl Bbr {
             }
         }
         let Some(rs) = e.rate else { return };
+        self.app_limited = rs.is_app_limited;
         if !rs.is_app_limited || rs.delivery_rate >= self.max_bw.get(self.cycle) {
             self.max_bw.update(self.cycle, rs.delivery_rate);
         }
@@ -468,9 +479,16 @@ impl Bbr {
         }
     }
 
-    fn update_pacing_rate(&mut self) {
+    fn update_pacing_rate(&mut self, e: &AckEvent<'_>) {
         let bw = self.bw();
         if bw <= 0.0 || !bw.is_finite() {
+            // No rate sample yet: the window over the measured RTT (the handshake's),
+            // not over the 100 ms guess the controller started with.
+            let srtt = e.rtt.smoothed().as_secs_f64();
+            if srtt > 0.0 && !self.filled_pipe {
+                let rate = STARTUP_PACING_GAIN * self.cwnd as f64 / srtt;
+                self.pacing_rate = self.pacing_rate.max(rate);
+            }
             return;
         }
         let rate = self.pacing_gain() * bw;
@@ -480,8 +498,23 @@ impl Bbr {
         }
     }
 
+    /// The window target: one bdp plus `(cwnd_gain − 1)` bandwidth-times-RTT of headroom,
+    /// the RTT floored at [`HEADROOM_RTT`] so that a short-RTT flow's allowance does not
+    /// shrink with its RTT (a shared queue then costs it no larger share of its window
+    /// than a long-RTT flow's).
+    fn cwnd_target(&self) -> u64 {
+        let gain = self.cwnd_gain();
+        match self.min_rtt {
+            Some(rtt) if self.filled_pipe && rtt < HEADROOM_RTT => {
+                let extra = (gain - 1.0) * HEADROOM_RTT.as_secs_f64() / rtt.as_secs_f64();
+                self.inflight(1.0 + extra)
+            }
+            _ => self.inflight(gain),
+        }
+    }
+
     fn update_cwnd(&mut self, e: &AckEvent<'_>) {
-        let target = self.inflight(self.cwnd_gain());
+        let target = self.cwnd_target();
         self.cwnd = if self.filled_pipe {
             (self.cwnd + e.acked_bytes).min(target)
         } else if self.cwnd < target || self.delivered < initial_window(self.mds) {
@@ -537,7 +570,7 @@ impl Controller for Bbr {
         self.update_model(e);
         self.adapt_to_congestion(e);
         self.update_state(e);
-        self.update_pacing_rate();
+        self.update_pacing_rate(e);
         self.update_cwnd(e);
     }
 
