@@ -97,6 +97,14 @@ fn scenarios() -> Vec<Scenario> {
             })),
         },
         Scenario {
+            name: "bulk 256 KiB msgs, 50 Mbit/s 20 ms, 1% loss",
+            spec: spec(Workload::Bulk, "rate=50mbit,delay=20ms,loss=1%", 5),
+            figure: goodput,
+            target: Some((">= 80% of link", |s, o| {
+                o.goodput_bps >= 0.8 * s.paths[0].rate_bps.unwrap_or(0) as f64
+            })),
+        },
+        Scenario {
             name: "1000 msg/s x 64 B, 50 Mbit/s 10 ms, 2% loss",
             spec: lossy,
             figure: latency,

@@ -70,6 +70,33 @@ fn check_contract(v: &Value, transport: &str, workload: &str) {
     assert!(number(v, "cpu_s") >= 0.0);
     assert!(number(v, "peak_rss_mb") > 0.0);
     assert!(v["emulator"][0]["up"]["sent"].as_u64().unwrap() > 0);
+    let controller = v["controller"].as_str().expect("controller is a string");
+    assert!(
+        ["bbr", "cubic", "newreno", "reno"].contains(&controller),
+        "{v}"
+    );
+    match transport {
+        "netchan" => {
+            for dir in ["up", "down"] {
+                let t = &v["transport_stats"][dir];
+                let (srtt, min_rtt) = (number(t, "srtt_ms"), number(t, "min_rtt_ms"));
+                // A 5 ms path: 10 ms round trip at least.
+                assert!(10.0 <= min_rtt && min_rtt <= srtt, "{t}");
+                assert!(count(t, "cwnd_bytes") > 0, "{t}");
+                assert!(number(t, "bandwidth_mbps") >= 0.0, "{t}");
+                assert!(count(t, "packets_sent") > 0, "{t}");
+                assert!(
+                    count(t, "spurious_losses") <= count(t, "declared_lost"),
+                    "{t}"
+                );
+            }
+            // The sender measured a rate (its size depends on the machine: a driver
+            // that wakes late sends and receives in bursts, which samples see).
+            let up = number(&v["transport_stats"]["up"], "bandwidth_mbps");
+            assert!(up > 0.0 && up.is_finite(), "{v}");
+        }
+        _ => assert!(v["transport_stats"].is_null(), "{v}"),
+    }
 }
 
 #[test]
@@ -172,6 +199,7 @@ fn refusals_are_clean() {
             "exactly one path",
         ),
         (&["run", "--transport", "quic"][..], "unknown transport"),
+        (&["run", "--cc", "vegas"][..], "--cc"),
         (&["run", "--size", "8"][..], "at least 16"),
         (&["--bogus"][..], "unexpected argument"),
     ] {
@@ -191,6 +219,7 @@ fn refusals_are_clean() {
         "--json",
         "--plot",
         "jitter",
+        "--cc",
     ] {
         assert!(help.contains(knob), "--help does not explain {knob}");
     }
@@ -229,5 +258,48 @@ fn pingpong_over_loopback_both_transports() {
         assert!(v["rate_msgs_per_s"].is_null(), "{v}");
         assert!(count(&v, "messages_delivered") > 100, "{v}");
         assert!(number(&v["latency_us"], "p50") > 0.0, "{v}");
+    }
+}
+
+#[test]
+fn cc_selects_the_controller_of_both_transports() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("cc.jsonl");
+    let json = json.to_str().unwrap();
+    for (transport, cc, expect) in [
+        ("netchan", "cubic", "cubic"),
+        ("netchan", "newreno", "newreno"),
+        ("netchan", "bbr", "bbr"),
+        ("tcp", "newreno", "reno"),
+        ("tcp", "cubic", "cubic"),
+    ] {
+        let o = bench(&[
+            "run",
+            "--workload",
+            "bulk",
+            "--duration",
+            "1s",
+            "--path",
+            "rate=20mbit,delay=5ms",
+            "--transport",
+            transport,
+            "--cc",
+            cc,
+            "--json",
+            json,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{transport} {cc}: {}", text(&o));
+        let last: Value = std::fs::read_to_string(json)
+            .unwrap()
+            .lines()
+            .last()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .unwrap();
+        assert_eq!(last["controller"], expect, "{last}");
+        assert!(
+            last["description"].as_str().unwrap().contains(expect),
+            "{last}"
+        );
     }
 }

@@ -447,6 +447,14 @@ fn events_and_stats() {
     assert!(s.rtt > Duration::ZERO);
     assert!(s.bytes_sent >= 100_000, "{s:?}");
     assert_eq!(s.paths.len(), 1);
+    // The controller and its model: BBR by default, an RTT floor no larger than the
+    // smoothed RTT, a bandwidth measured from the 100 kB just sent, losses counted.
+    assert_eq!(s.controller, "bbr");
+    assert_eq!(s.paths[0].controller, "bbr");
+    assert!(s.min_rtt > Duration::ZERO && s.min_rtt <= s.rtt, "{s:?}");
+    assert!(s.bandwidth > 0.0, "{s:?}");
+    assert_eq!(s.paths[0].min_rtt, s.min_rtt);
+    assert!(s.spurious_losses <= s.packets_lost, "{s:?}");
     let s = pa.stats().unwrap();
     assert!(s.bytes_received >= 100_000);
     assert!(s.messages_delivered >= 10, "{s:?}");

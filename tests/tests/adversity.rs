@@ -1,8 +1,8 @@
 //! `exactly_once_under_adversity`: 100,000 messages of random size 1 B–64 KiB in each
 //! direction over a link with 10% loss, 5% duplication, 10% reordering, 2% corruption and
 //! 20 ms ± 5 ms latency: every message delivered exactly once, in order, with equal
-//! content (checked by hash). The same run checks that loss detection learns the
-//! reordering: at most 5% of the packets declared lost are acknowledged later (spurious).
+//! content (checked by hash). `spurious_losses_rare`: the same run, and loss detection
+//! learns the reordering: at most 5% of the packets declared lost are acknowledged later.
 //!
 //! Replay a seed: `NETCHAN_SEED=7 cargo test -p netchan-tests --test adversity`.
 //! Scale down for a quick look: `NETCHAN_MESSAGES=5000`.
@@ -91,16 +91,27 @@ fn run(seed: u64, messages: u64) -> (u64, u64) {
     (cs.recovery.packets_lost, cs.recovery.spurious_losses)
 }
 
-#[test]
-fn exactly_once_under_adversity() {
-    let messages = std::env::var("NETCHAN_MESSAGES")
+fn messages() -> u64 {
+    std::env::var("NETCHAN_MESSAGES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(100_000)
+}
+
+#[test]
+fn exactly_once_under_adversity() {
     for seed in seeds(&[1]) {
-        let (lost, spurious) = run(seed, messages);
-        // spurious_losses_rare: reordering (10% of packets, 10 ms ± jitter) is learned,
-        // not mistaken for loss: at most 5% of declared losses turn out spurious.
+        run(seed, messages());
+    }
+}
+
+/// The same run: reordering (10% of packets, 10 ms ± jitter) is learned, not mistaken
+/// for loss: at most 5% of the declared losses turn out spurious (RFC 9002's fixed
+/// thresholds: about 18%), and every message still arrives exactly once.
+#[test]
+fn spurious_losses_rare() {
+    for seed in seeds(&[1]) {
+        let (lost, spurious) = run(seed, messages());
         assert!(
             spurious * 20 <= lost,
             "seed {seed}: {spurious} of {lost} declared losses were spurious (> 5%)"

@@ -150,3 +150,33 @@ fn pacing_rate_tracks_the_estimate() {
     let rate = m.bbr.pacing_rate().unwrap();
     assert!(rate > 0.8 * bw && rate < 1.4 * bw, "pacing {rate} vs {bw}");
 }
+
+#[test]
+fn demand_after_an_application_limited_spell_restarts_startup() {
+    let mut m = Model::new();
+    let bw = 20e6 / 8.0;
+    let base = Duration::from_millis(40);
+    // A trickle (1/20 of the path) from the start, then a blackhole's losses end
+    // Startup: the model now believes in the trickle's rate.
+    for _ in 0..20 {
+        m.round(bw / 20.0, base, 0, true);
+    }
+    for _ in 0..3 {
+        let cwnd = m.bbr.window();
+        m.round(bw / 20.0, base, cwnd * 9 / 10, true);
+    }
+    assert_ne!(m.bbr.state(), BbrState::Startup);
+    let low = m.bbr.bandwidth_estimate().unwrap();
+    assert!(low < 0.2 * bw, "estimate {low} after the trickle");
+    // Then a backlog: the sender fills its window every round.
+    let mut rounds = 0;
+    while m.bbr.bandwidth_estimate().unwrap() < 0.8 * bw {
+        m.round(bw, base, 0, false);
+        rounds += 1;
+        assert!(
+            rounds <= 15,
+            "estimate {} after {rounds} rounds",
+            m.bbr.bandwidth_estimate().unwrap()
+        );
+    }
+}
