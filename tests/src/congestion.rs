@@ -27,13 +27,18 @@ pub struct LatencyReport {
 impl LatencyReport {
     /// The `q`-quantile (0..=1) of the latencies (zero when nothing arrived).
     pub fn quantile(&self, q: f64) -> Duration {
-        let n = self.latencies.len();
-        if n == 0 {
-            return Duration::ZERO;
-        }
-        let i = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
-        self.latencies[i]
+        quantile(&self.latencies, q)
     }
+}
+
+/// The `q`-quantile (0..=1, nearest rank) of sorted durations; zero when empty.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let n = sorted.len();
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let i = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
+    sorted[i]
 }
 
 /// `per_second` messages of `size` bytes (at least 8: they carry their number) for
@@ -118,12 +123,7 @@ pub struct QueueReport {
 impl QueueReport {
     /// The `q`-quantile of the sampled queueing delay.
     pub fn quantile(&self, q: f64) -> Duration {
-        let n = self.delays.len();
-        if n == 0 {
-            return Duration::ZERO;
-        }
-        let i = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
-        self.delays[i]
+        quantile(&self.delays, q)
     }
 }
 

@@ -29,9 +29,10 @@
 //! * **Undo.** A congestion reaction whose losses all turn out spurious restores the
 //!   bounds it lowered.
 //! * **Demand after a trickle.** When the sender fills its window after at least four
-//!   `min_rtt`s of application-limited samples, the estimate was only the trickle's rate:
-//!   the model restarts from Startup (bounds cleared) instead of growing 25% per 2–3 s
-//!   probing cycle. A 1000 msg/s stream whose path blackholed for 2 s drains its backlog
+//!   `min_rtt`s of application-limited samples, and an application-limited sample set
+//!   the estimate, it was only the trickle's rate: the model restarts from Startup
+//!   (bounds cleared) instead of growing 25% per 2–3 s probing cycle (a bulk flow that
+//!   paused keeps its measured estimate). A 1000 msg/s stream whose path blackholed for 2 s drains its backlog
 //!   in a few round trips (median latency 20 ms; 983 ms without this rule).
 
 mod filter;
@@ -163,6 +164,8 @@ pub struct Bbr {
     app_limited: bool,
     /// Since when every sample was application-limited (`None`: the last was not).
     app_limited_since: Option<Instant>,
+    /// The sample that last raised the bandwidth estimate was application-limited.
+    bw_app_limited: bool,
 }
 
 const UNBOUNDED: Bounds = Bounds {
@@ -207,6 +210,7 @@ impl Bbr {
             congestion_signals: 0,
             app_limited: false,
             app_limited_since: None,
+            bw_app_limited: false,
         }
     }
 
@@ -324,17 +328,23 @@ impl Bbr {
         let Some(rs) = e.rate else { return };
         self.app_limited = rs.is_app_limited;
         self.check_demand(e.now, rs.is_app_limited);
-        if !rs.is_app_limited || rs.delivery_rate >= self.max_bw.get(self.cycle) {
+        let before = self.max_bw.get(self.cycle);
+        if !rs.is_app_limited || rs.delivery_rate >= before {
             self.max_bw.update(self.cycle, rs.delivery_rate);
+        }
+        if self.max_bw.get(self.cycle) > before {
+            self.bw_app_limited = rs.is_app_limited;
         }
         self.bw_latest = self.bw_latest.max(rs.delivery_rate);
         self.inflight_latest = self.inflight_latest.max(rs.delivered);
     }
 
-    /// After a spell of application-limited samples the estimate is only a lower bound
-    /// of the path (a trickle measured itself, not the bottleneck). When the sender then
-    /// fills its window (a backlog after a blackhole, a burst after chat traffic), the
-    /// model is rebuilt from Startup instead of growing 25% per probing cycle.
+    /// After a spell of application-limited samples, an estimate that an
+    /// application-limited sample set is only a lower bound of the path (a trickle
+    /// measured itself, not the bottleneck). When the sender then fills its window (a
+    /// backlog after a blackhole, a burst after chat traffic), the model is rebuilt from
+    /// Startup instead of growing 25% per probing cycle. An estimate a window-filling
+    /// sample set (a bulk flow that paused) stands.
     fn check_demand(&mut self, now: Instant, app_limited: bool) {
         if app_limited {
             self.app_limited_since.get_or_insert(now);
@@ -346,7 +356,8 @@ impl Bbr {
         let spell = self
             .min_rtt
             .map_or(Duration::ZERO, |r| r * APP_LIMITED_RTTS);
-        if self.filled_pipe && now.saturating_duration_since(since) >= spell {
+        let long = now.saturating_duration_since(since) >= spell;
+        if self.filled_pipe && self.bw_app_limited && long {
             tracing::trace!(
                 bw = self.bw(),
                 "bbr: demand after an application-limited spell, startup"

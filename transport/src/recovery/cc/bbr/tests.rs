@@ -180,3 +180,25 @@ fn demand_after_an_application_limited_spell_restarts_startup() {
         );
     }
 }
+
+#[test]
+fn a_paused_bulk_flow_keeps_its_measured_estimate() {
+    let mut m = Model::new();
+    let bw = 20e6 / 8.0;
+    let base = Duration::from_millis(40);
+    for _ in 0..30 {
+        m.round(bw, base, 0, false);
+    }
+    let before = m.bbr.bandwidth_estimate().unwrap();
+    // A pause of ten round trips with a trickle, then the bulk resumes.
+    for _ in 0..10 {
+        m.round(bw / 10.0, base, 0, true);
+    }
+    m.round(bw, base, 0, false);
+    assert_ne!(
+        m.bbr.state(),
+        BbrState::Startup,
+        "no restart for a measured estimate"
+    );
+    assert!(m.bbr.bandwidth_estimate().unwrap() >= 0.99 * before);
+}
