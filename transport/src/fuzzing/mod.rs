@@ -29,8 +29,8 @@ use crate::noise::{
 };
 use crate::ranges::RangeSet;
 use crate::recovery::{
-    AckError, CongestionControl, Pacer, PathRecovery, RecoveryConfig, RttEstimator, SentPacket,
-    TimeoutOutcome,
+    AckError, AckEvent, CongestionControl, Pacer, PathRecovery, RateSample, RecoveryConfig,
+    RttEstimator, SentPacket, TimeoutOutcome,
 };
 use crate::replay::{ReplayWindow, WINDOW};
 use crate::wire::{

@@ -331,11 +331,20 @@ pub(super) enum CcOp {
         bytes: u16,
         app_limited: bool,
     },
+    /// The end of one ACK frame (`Controller::on_ack_event`), with the delivery-rate and
+    /// RTT samples it produced.
+    AckEvent {
+        acked: u16,
+        in_flight: u32,
+        sample: Option<CcSample>,
+        rtt_ms: Option<u16>,
+    },
     Congestion {
         sent_ago_ms: u16,
         persistent: bool,
         lost: u16,
     },
+    Spurious,
     Advance {
         us: u32,
     },
@@ -348,32 +357,67 @@ pub(super) enum CcOp {
     },
 }
 
-/// Target `congestion`: a controller built by `CongestionControl::build` (NewReno or
-/// CUBIC, any datagram size), with an RTT estimator and a pacer, under sends, acks,
-/// congestion events, RTT samples and time.
+/// A delivery-rate sample as `RateSampler` makes them: `delivered` bytes over a non-zero
+/// interval, its packet sent when the path had delivered `back` bytes fewer than now.
+#[derive(Debug, Arbitrary)]
+pub(super) struct CcSample {
+    delivered: u32,
+    interval_us: u32,
+    back: u32,
+    prior_in_flight: u32,
+    lost: u32,
+    app_limited: bool,
+}
+
+impl CcSample {
+    fn rate_sample(&self, path_delivered: u64) -> RateSample {
+        let interval = Duration::from_micros(u64::from(self.interval_us).max(1));
+        let delivered = u64::from(self.delivered);
+        RateSample {
+            delivery_rate: delivered as f64 / interval.as_secs_f64(),
+            is_app_limited: self.app_limited,
+            delivered,
+            prior_delivered: path_delivered.saturating_sub(u64::from(self.back)),
+            prior_in_flight: u64::from(self.prior_in_flight),
+            lost: u64::from(self.lost),
+            interval,
+        }
+    }
+}
+
+/// Target `congestion`: a controller built by `CongestionControl::build` (NewReno, CUBIC
+/// or BBR, any datagram size), with an RTT estimator and a pacer, under sends, per-packet
+/// acks, whole-ACK events with arbitrary delivery-rate and RTT samples, congestion events,
+/// spurious-loss undos, RTT samples and time.
 ///
-/// Checks: the window never drops below the minimum window (two datagrams); an ack never
-/// shrinks it (up to float rounding), and an ack of an app-limited packet or of a packet
-/// sent before the current recovery period leaves it unchanged; a congestion event never
-/// grows it, one inside the recovery period changes nothing, and persistent congestion
-/// sets exactly the minimum window (recovery periods modelled as RFC 9002 §7.3.2 with
-/// `sent < start`). The RTT estimator keeps `min <= smoothed` and `min <= latest`. A pacing
-/// delay lies in the future, at most 60 s ahead, and asking again at that instant
-/// (same RTT and window) lets the packet go.
+/// Checks: the window never drops below the controller's minimum window, which is at
+/// least two datagrams; a per-packet ack never shrinks it (up to float rounding), and an
+/// ack of an app-limited packet or of a packet sent before the current recovery period
+/// leaves it unchanged; a congestion event never grows it, one inside the recovery period
+/// changes nothing, and persistent congestion sets exactly the minimum window (recovery
+/// periods modelled as RFC 9002 §7.3.2 with `sent < start`). A controller's own pacing
+/// rate and bandwidth estimate, when it has them, are finite and positive. The RTT
+/// estimator keeps `min <= smoothed` and `min <= latest`. A pacing delay (at the
+/// controller's rate, or derived from window and RTT, as `PathRecovery` paces) lies in the
+/// future, at most 60 s ahead, and asking again at that instant lets the packet go.
 pub fn congestion(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let (Ok(which), Ok(mds)) = (u.arbitrary::<u8>(), u.arbitrary::<u16>()) else {
         return;
     };
     let t0 = Instant::now();
-    let kind = controller(which);
-    let mut cc = kind.build(mds, t0);
-    let mut rtt = RttEstimator::new(Duration::from_millis(100));
-    let mut pacer = Pacer::new(mds, t0);
-    let min_window = 2 * u64::from(mds.max(1));
-    let mut recovery_start: Option<Instant> = None;
-    let mut now = t0;
-    let in_recovery = |start: Option<Instant>, sent: Instant| start.is_some_and(|s| sent < s);
+    let mut h = CcHarness {
+        cc: controller(which).build(mds, t0),
+        rtt: RttEstimator::new(Duration::from_millis(100)),
+        pacer: Pacer::new(mds, t0),
+        recovery_start: None,
+        undoable: false,
+        delivered: 0,
+        t0,
+        now: t0,
+    };
+    let floor = h.cc.minimum_window();
+    assert!(floor >= 2 * u64::from(mds.max(1)), "minimum window {floor}");
     for _ in 0..1024 {
         if u.is_empty() {
             break;
@@ -381,26 +425,62 @@ pub fn congestion(data: &[u8]) {
         let Ok(op) = u.arbitrary::<CcOp>() else {
             break;
         };
-        let before = cc.window();
-        let sent_at = |ago: u16| {
-            now.checked_sub(Duration::from_millis(u64::from(ago)))
-                .unwrap_or(t0)
-                .max(t0)
-        };
+        h.step(op);
+        let w = h.cc.window();
+        assert!(w >= floor, "window {w} below the minimum {floor}");
+        assert!(h.cc.pacing_rate().is_none_or(|r| r.is_finite() && r > 0.0));
+        assert!(
+            h.cc.bandwidth_estimate()
+                .is_none_or(|b| b.is_finite() && b > 0.0)
+        );
+    }
+}
+
+/// The `congestion` target's state.
+struct CcHarness {
+    cc: Box<dyn crate::recovery::Controller>,
+    rtt: RttEstimator,
+    pacer: Pacer,
+    /// Start of the modelled recovery period.
+    recovery_start: Option<Instant>,
+    /// A reduction that a spurious-loss undo would revert (and end its recovery period).
+    undoable: bool,
+    /// Bytes delivered so far (the sum of the ack events' bytes).
+    delivered: u64,
+    t0: Instant,
+    now: Instant,
+}
+
+impl CcHarness {
+    fn sent_at(&self, ago_ms: u16) -> Instant {
+        self.now
+            .checked_sub(Duration::from_millis(u64::from(ago_ms)))
+            .unwrap_or(self.t0)
+            .max(self.t0)
+    }
+
+    fn in_recovery(&self, sent: Instant) -> bool {
+        self.recovery_start.is_some_and(|s| sent < s)
+    }
+
+    fn step(&mut self, op: CcOp) {
+        let before = self.cc.window();
         match op {
             CcOp::Sent { bytes } => {
-                cc.on_sent(now, u64::from(bytes));
-                pacer.on_sent(u64::from(bytes));
+                self.cc.on_sent(self.now, u64::from(bytes));
+                self.pacer.on_sent(u64::from(bytes));
             }
             CcOp::Ack {
                 sent_ago_ms,
                 bytes,
                 app_limited,
             } => {
-                let sent = sent_at(sent_ago_ms);
-                cc.on_ack(now, sent, u64::from(bytes), app_limited, &rtt);
-                let after = cc.window();
-                if app_limited || in_recovery(recovery_start, sent) {
+                let sent = self.sent_at(sent_ago_ms);
+                let rtt = &self.rtt;
+                self.cc
+                    .on_ack(self.now, sent, u64::from(bytes), app_limited, rtt);
+                let after = self.cc.window();
+                if app_limited || self.in_recovery(sent) {
                     assert_eq!(
                         after, before,
                         "an ack that must not grow the window changed it"
@@ -412,60 +492,115 @@ pub fn congestion(data: &[u8]) {
                     );
                 }
             }
+            CcOp::AckEvent {
+                acked,
+                in_flight,
+                sample,
+                rtt_ms,
+            } => self.ack_event(acked, in_flight, sample.as_ref(), rtt_ms),
             CcOp::Congestion {
                 sent_ago_ms,
                 persistent,
                 lost,
-            } => {
-                let sent = sent_at(sent_ago_ms);
-                let during = in_recovery(recovery_start, sent);
-                cc.on_congestion_event(now, sent, persistent, u64::from(lost));
-                let after = cc.window();
-                if !during {
-                    recovery_start = Some(now);
-                }
-                if persistent {
-                    recovery_start = Some(now);
-                    assert_eq!(after, min_window, "persistent congestion: minimum window");
-                } else if during {
-                    assert_eq!(after, before, "a second reduction in one recovery period");
-                } else {
-                    assert!(after <= before, "a congestion event grew the window");
-                }
-            }
+            } => self.congestion(sent_ago_ms, persistent, lost, before),
+            CcOp::Spurious => self.undo(before),
             CcOp::Advance { us } => {
-                now += Duration::from_micros(u64::from(us % 10_000_000));
+                self.now += Duration::from_micros(u64::from(us % 10_000_000));
             }
             CcOp::RttSample {
                 latest_ms,
                 ack_delay_ms,
             } => {
-                rtt.update(
+                self.rtt.update(
                     Duration::from_millis(u64::from(latest_ms)),
                     Duration::from_millis(u64::from(ack_delay_ms)),
                 );
+                let rtt = &self.rtt;
                 assert!(rtt.min() <= rtt.latest() && rtt.min() <= rtt.smoothed());
                 assert!(rtt.pto_base(Duration::from_millis(1)) >= rtt.smoothed());
             }
-            CcOp::Pace { bytes } => {
-                let (srtt, cwnd) = (rtt.smoothed(), cc.window());
-                if let Some(at) = pacer.delay(now, u64::from(bytes), srtt, cwnd) {
-                    assert!(at > now, "a pacing delay lies in the future");
-                    let wait = at - now;
-                    assert!(wait <= Duration::from_secs(60), "pacing wait {wait:?}");
-                    if wait < Duration::from_secs(60) {
-                        let mut again = pacer.clone();
-                        assert_eq!(
-                            again.delay(at, u64::from(bytes), srtt, cwnd),
-                            None,
-                            "asking again at the returned instant lets the packet go"
-                        );
-                    }
-                }
-            }
+            CcOp::Pace { bytes } => self.pace(u64::from(bytes)),
         }
-        let w = cc.window();
-        assert!(w >= min_window, "window {w} below the minimum {min_window}");
+    }
+
+    fn ack_event(
+        &mut self,
+        acked: u16,
+        in_flight: u32,
+        sample: Option<&CcSample>,
+        rtt_ms: Option<u16>,
+    ) {
+        let rtt_sample = rtt_ms.map(|ms| Duration::from_millis(u64::from(ms)));
+        if let Some(latest) = rtt_sample {
+            self.rtt.update(latest, Duration::ZERO);
+        }
+        self.delivered += u64::from(acked);
+        self.cc.on_ack_event(&AckEvent {
+            now: self.now,
+            acked_bytes: u64::from(acked),
+            bytes_in_flight: u64::from(in_flight),
+            delivered: self.delivered,
+            rate: sample.map(|s| s.rate_sample(self.delivered)),
+            rtt_sample,
+            rtt: &self.rtt,
+        });
+    }
+
+    fn congestion(&mut self, sent_ago_ms: u16, persistent: bool, lost: u16, before: u64) {
+        let sent = self.sent_at(sent_ago_ms);
+        let during = self.in_recovery(sent);
+        self.cc
+            .on_congestion_event(self.now, sent, persistent, u64::from(lost));
+        let after = self.cc.window();
+        if !during || persistent {
+            self.recovery_start = Some(self.now);
+        }
+        self.undoable = !persistent && (self.undoable || !during);
+        if persistent {
+            let floor = self.cc.minimum_window();
+            assert_eq!(after, floor, "persistent congestion: minimum window");
+        } else if during {
+            assert_eq!(after, before, "a second reduction in one recovery period");
+        } else {
+            assert!(after <= before, "a congestion event grew the window");
+        }
+    }
+
+    fn undo(&mut self, before: u64) {
+        self.cc.on_spurious_congestion(self.now);
+        let after = self.cc.window();
+        assert!(
+            after >= before,
+            "an undo shrank the window {before} -> {after}"
+        );
+        if std::mem::take(&mut self.undoable) {
+            self.recovery_start = None;
+        } else {
+            assert_eq!(after, before, "an undo without a reduction to revert");
+        }
+    }
+
+    fn pace(&mut self, bytes: u64) {
+        let (srtt, cwnd, rate) = (self.rtt.smoothed(), self.cc.window(), self.cc.pacing_rate());
+        let capacity = self.pacer.capacity(cwnd);
+        let ask = |p: &mut Pacer, at: Instant| match rate {
+            Some(rate) => p.delay_with(at, bytes, rate, capacity),
+            None => p.delay(at, bytes, srtt, cwnd),
+        };
+        let Some(at) = ask(&mut self.pacer, self.now) else {
+            return;
+        };
+        assert!(at > self.now, "a pacing delay lies in the future");
+        let wait = at - self.now;
+        assert!(wait <= Duration::from_secs(60), "pacing wait {wait:?}");
+        if wait < Duration::from_secs(60) {
+            let mut again = self.pacer.clone();
+            assert_eq!(
+                ask(&mut again, at),
+                None,
+                "asking again at the returned instant lets the packet go"
+            );
+        }
     }
 }
 

@@ -92,11 +92,6 @@ impl Cubic {
         self.ssthresh
     }
 
-    /// The floor of the window (2 datagrams).
-    pub fn minimum_window(&self) -> u64 {
-        minimum_window(self.mds)
-    }
-
     /// Whether a packet sent at `sent` belongs to the current recovery period.
     pub fn in_recovery(&self, sent: Instant) -> bool {
         in_recovery(self.recovery_start, sent)
@@ -245,6 +240,10 @@ impl Controller for Cubic {
             self.recovery_start = None;
             self.epoch_start = None;
         }
+    }
+
+    fn minimum_window(&self) -> u64 {
+        minimum_window(self.mds)
     }
 
     fn window(&self) -> u64 {

@@ -124,6 +124,9 @@ pub trait Controller: Send + std::fmt::Debug {
     );
     /// Current window.
     fn window(&self) -> u64;
+    /// The floor of the window: it never drops below this, and persistent congestion
+    /// collapses it to exactly this (two datagrams for NewReno and CUBIC, four for BBR).
+    fn minimum_window(&self) -> u64;
     /// Short name ("newreno", "cubic", "bbr").
     fn name(&self) -> &'static str;
     /// After the per-packet `on_ack`s of one ACK frame: the frame as a whole, with its

@@ -49,11 +49,6 @@ impl NewReno {
         self.ssthresh
     }
 
-    /// The floor of the window (2 datagrams).
-    pub fn minimum_window(&self) -> u64 {
-        minimum_window(self.mds)
-    }
-
     /// Whether a packet sent at `sent` belongs to the current recovery period.
     pub fn in_recovery(&self, sent: Instant) -> bool {
         in_recovery(self.recovery_start, sent)
@@ -114,6 +109,10 @@ impl Controller for NewReno {
             self.ssthresh = ssthresh;
             self.recovery_start = None;
         }
+    }
+
+    fn minimum_window(&self) -> u64 {
+        minimum_window(self.mds)
     }
 
     fn window(&self) -> u64 {

@@ -175,10 +175,11 @@ const UNBOUNDED: Bounds = Bounds {
 };
 
 impl Bbr {
-    /// A controller in Startup with the RFC 9002 initial window.
+    /// A controller in Startup with the RFC 9002 initial window (at least the minimum
+    /// window of four datagrams, which is larger for datagrams above 3680 bytes).
     pub fn new(max_datagram_size: u16, now: Instant) -> Self {
         let mds = u64::from(max_datagram_size).max(1);
-        let cwnd = initial_window(mds);
+        let cwnd = initial_window(mds).max(MIN_CWND_PACKETS * mds);
         Self {
             mds,
             state: BbrState::Startup,
@@ -634,6 +635,10 @@ impl Controller for Bbr {
 
     fn window(&self) -> u64 {
         self.cwnd
+    }
+
+    fn minimum_window(&self) -> u64 {
+        self.min_cwnd()
     }
 
     fn name(&self) -> &'static str {

@@ -202,3 +202,13 @@ fn a_paused_bulk_flow_keeps_its_measured_estimate() {
     );
     assert!(m.bbr.bandwidth_estimate().unwrap() >= 0.99 * before);
 }
+
+#[test]
+fn the_window_starts_at_least_at_the_minimum() {
+    // 14720 bytes are fewer than four 9000-byte datagrams: start at the minimum, not below.
+    let now = Instant::now();
+    let bbr = Bbr::new(9000, now);
+    assert_eq!(bbr.minimum_window(), 36_000);
+    assert_eq!(bbr.window(), 36_000);
+    assert_eq!(Bbr::new(MDS, now).window(), 12_000, "ten 1200-byte datagrams");
+}
