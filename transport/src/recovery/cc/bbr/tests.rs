@@ -210,5 +210,9 @@ fn the_window_starts_at_least_at_the_minimum() {
     let bbr = Bbr::new(9000, now);
     assert_eq!(bbr.minimum_window(), 36_000);
     assert_eq!(bbr.window(), 36_000);
-    assert_eq!(Bbr::new(MDS, now).window(), 12_000, "ten 1200-byte datagrams");
+    assert_eq!(
+        Bbr::new(MDS, now).window(),
+        12_000,
+        "ten 1200-byte datagrams"
+    );
 }
