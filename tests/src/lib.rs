@@ -16,6 +16,8 @@
 //! - [`scenarios`]: complete scenarios returning reports (used by the tests and by
 //!   `netchan-bench`).
 //! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
+//! - [`transfer`]: a client → server transfer over a connected pair, verified, with the
+//!   path events of both sides.
 //!
 //! The scenario tests live in `tests/tests/`.
 #![forbid(unsafe_code)]
@@ -29,4 +31,5 @@ pub mod link;
 pub mod pair;
 pub mod scenarios;
 pub mod sim;
+pub mod transfer;
 pub mod workload;

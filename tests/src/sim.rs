@@ -23,6 +23,12 @@
 //! tests can see what a spoofed victim would have received. [`Sim::intercept`] lets an
 //! attacker on a link copy datagrams and inject them (from any source address) before the
 //! originals arrive.
+//!
+//! Several addresses (multipath): [`Sim::add_address`] gives a node another address of
+//! its own (no NAT on it). Datagrams from or to such an address travel on a link of their
+//! own per (source, destination) address pair ([`Sim::set_path_link`], default
+//! [`LinkConfig::default`] when first used), so every path of a connection can have its
+//! rate, delay, loss and outages.
 
 use crate::link::{Link, LinkConfig};
 use netchan::session::{Session, SessionConfig, SessionEvent};
@@ -44,6 +50,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// Its address as it sees itself (the socket's).
     pub local: SocketAddr,
+    /// Further addresses of the node (each its own, local and external alike).
+    pub extra: Vec<SocketAddr>,
     /// The channel session above the endpoint, if the node has one.
     pub session: Option<Session>,
     /// What the session reported, for the test to read.
@@ -114,6 +122,9 @@ pub struct Sim {
     links: HashMap<(NodeId, NodeId), Link>,
     /// The links' keys in a fixed order (deterministic delivery order).
     link_order: Vec<(NodeId, NodeId)>,
+    /// Links between two addresses, for paths that use a node's further addresses.
+    path_links: HashMap<(SocketAddr, SocketAddr), Link>,
+    path_link_order: Vec<(SocketAddr, SocketAddr)>,
     by_addr: HashMap<SocketAddr, NodeId>,
     seed: u64,
     buf: Vec<u8>,
@@ -153,6 +164,8 @@ impl Sim {
             nodes: Vec::new(),
             links: HashMap::default(),
             link_order: Vec::new(),
+            path_links: HashMap::default(),
+            path_link_order: Vec::new(),
             by_addr: HashMap::default(),
             seed,
             buf: Vec::with_capacity(2048),
@@ -183,6 +196,7 @@ impl Sim {
             endpoint,
             addr,
             local: addr,
+            extra: Vec::new(),
             session: None,
             session_events: VecDeque::new(),
         });
@@ -191,6 +205,45 @@ impl Sim {
         let unix_ms = 1_790_000_000_000 + id as u64;
         self.nodes[id].endpoint.set_wall_clock(self.now, unix_ms);
         id
+    }
+
+    /// Gives node `n` a further address of its own (a second interface).
+    pub fn add_address(&mut self, n: NodeId, addr: SocketAddr) {
+        self.by_addr.insert(addr, n);
+        self.nodes[n].extra.push(addr);
+    }
+
+    /// Sets the link carrying datagrams from address `from` to address `to` (one
+    /// direction), used when either is a further address of its node.
+    pub fn set_path_link(&mut self, from: SocketAddr, to: SocketAddr, config: LinkConfig) {
+        let h = |a: SocketAddr| {
+            let ip = match a.ip() {
+                std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+                std::net::IpAddr::V6(v6) => u128::from(v6) as u64,
+            };
+            ip << 16 | u64::from(a.port())
+        };
+        let seed =
+            self.seed ^ (h(from).rotate_left(17) ^ h(to)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.path_links
+            .insert((from, to), Link::new(config, seed, self.epoch));
+    }
+
+    /// Sets both directions between addresses `a` and `b` (see
+    /// [`set_path_link`](Self::set_path_link)).
+    pub fn set_path_links(&mut self, a: SocketAddr, b: SocketAddr, config: LinkConfig) {
+        self.set_path_link(a, b, config.clone());
+        self.set_path_link(b, a, config);
+    }
+
+    /// The link from address `from` to address `to`, if configured.
+    pub fn path_link(&mut self, from: SocketAddr, to: SocketAddr) -> Option<&mut Link> {
+        self.path_links.get_mut(&(from, to))
+    }
+
+    /// Whether `addr` is one of node `n`'s further addresses.
+    fn is_extra(&self, n: NodeId, addr: SocketAddr) -> bool {
+        self.nodes[n].extra.contains(&addr)
     }
 
     /// Adds a node whose endpoint runs a netchan channel session.
@@ -400,16 +453,75 @@ impl Sim {
                 else {
                     break;
                 };
-                assert_eq!(
-                    t.local, self.nodes[from].local,
+                let extra = self.is_extra(from, t.local);
+                assert!(
+                    t.local == self.nodes[from].local || extra,
                     "sent from a foreign address"
                 );
                 let buf = std::mem::take(&mut self.buf);
                 let segment = t.segment_size.unwrap_or(t.size).max(1);
                 for d in buf[..t.size].chunks(segment) {
-                    self.send(from, t.destination, d);
+                    if extra {
+                        self.send_from(from, t.local, t.destination, d);
+                    } else {
+                        self.send(from, t.destination, d);
+                    }
                 }
                 self.buf = buf;
+            }
+        }
+    }
+
+    /// One datagram from node `from`'s further address `source` to `destination`, on
+    /// the link of that address pair.
+    fn send_from(&mut self, from: NodeId, source: SocketAddr, destination: SocketAddr, d: &[u8]) {
+        let t = self.sent.entry((from, destination)).or_default();
+        t.datagrams += 1;
+        t.bytes += d.len() as u64;
+        if !self.by_addr.contains_key(&destination) {
+            self.misrouted += 1;
+            let u = self.unrouted.entry(destination).or_default();
+            u.datagrams += 1;
+            u.bytes += d.len() as u64;
+            return;
+        }
+        self.send_on_path_link(source, destination, d);
+    }
+
+    fn send_on_path_link(&mut self, source: SocketAddr, destination: SocketAddr, d: &[u8]) {
+        if !self.path_links.contains_key(&(source, destination)) {
+            self.set_path_link(source, destination, LinkConfig::default());
+        }
+        if let Some(link) = self.path_links.get_mut(&(source, destination)) {
+            link.send(self.now, d.to_vec());
+        }
+    }
+
+    /// Delivers what the address-pair links have due at `now`.
+    fn deliver_path_links(&mut self, now: Instant) {
+        if self.path_link_order.len() != self.path_links.len() {
+            self.path_link_order = self.path_links.keys().copied().collect();
+            self.path_link_order.sort_unstable();
+        }
+        for k in 0..self.path_link_order.len() {
+            let (from, to) = self.path_link_order[k];
+            let Some(&n) = self.by_addr.get(&to) else {
+                continue;
+            };
+            let local = if self.is_extra(n, to) {
+                to
+            } else {
+                self.nodes[n].local
+            };
+            // Bounded by the link's in-flight count.
+            while let Some(mut d) = self
+                .path_links
+                .get_mut(&(from, to))
+                .and_then(|l| l.poll_deliver(now))
+            {
+                self.nodes[n]
+                    .endpoint
+                    .handle_datagram(now, local, from, &mut d);
             }
         }
     }
@@ -426,6 +538,12 @@ impl Sim {
             u.bytes += d.len() as u64;
             return;
         };
+        if self.is_extra(to, destination) {
+            // To a further address: that address pair's own link.
+            let source = self.nodes[from].addr;
+            self.send_on_path_link(source, destination, d);
+            return;
+        }
         if !self.links.contains_key(&(from, to)) {
             self.set_link(from, to, LinkConfig::default());
         }
@@ -446,7 +564,11 @@ impl Sim {
 
     fn next_event(&self) -> Option<Instant> {
         let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout());
-        let deliveries = self.links.values().filter_map(|l| l.next_delivery());
+        let deliveries = self
+            .links
+            .values()
+            .chain(self.path_links.values())
+            .filter_map(|l| l.next_delivery());
         let injected = self.injected.first().map(|(t, ..)| *t);
         let sessions = self
             .nodes
@@ -507,6 +629,7 @@ impl Sim {
                     .handle_datagram(now, local, from_addr, &mut d);
             }
         }
+        self.deliver_path_links(now);
         for n in &mut self.nodes {
             n.endpoint.handle_timeout(now);
         }

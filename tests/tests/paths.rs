@@ -3,12 +3,11 @@
 
 use netchan_tests::link::LinkConfig;
 use netchan_tests::scenarios::{CLIENT, SERVER, connected_pair};
-use netchan_tests::sim::{Control, Injection, Sim};
+use netchan_tests::sim::{Injection, Sim};
+use netchan_tests::transfer::Transfer;
 use netchan_tests::workload::Stream;
 use netchan_transport::wire::{Header, PacketView};
-use netchan_transport::{
-    ChannelId, ConnectionHandle, Event, PathEvent, PathStats, TransportConfig,
-};
+use netchan_transport::{ConnectionHandle, PathEvent, PathStats, TransportConfig};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -16,74 +15,19 @@ use std::time::Duration;
 
 const ONE_WAY: Duration = Duration::from_millis(10);
 
-/// A client → server transfer on one channel, verified exactly once and in order, with
-/// every path event of both sides (and when it happened).
-struct Transfer {
-    client: ConnectionHandle,
-    server: ConnectionHandle,
-    out: ChannelId,
-    inbound: Option<ChannelId>,
-    stream: Stream,
-    events: Vec<(Duration, usize, PathEvent)>,
+/// The server's one path.
+fn server_path(xfer: &Transfer, sim: &mut Sim) -> PathStats {
+    let conn = sim.nodes[SERVER]
+        .endpoint
+        .connection(xfer.server)
+        .expect("server");
+    let paths: Vec<PathStats> = conn.paths().collect();
+    assert_eq!(paths.len(), 1, "one path until multipath");
+    paths[0]
 }
 
-impl Transfer {
-    fn start(sim: &mut Sim, client: ConnectionHandle, server: ConnectionHandle, n: u64) -> Self {
-        let out = sim.nodes[CLIENT]
-            .endpoint
-            .connection(client)
-            .and_then(|c| c.open_channel(b"transfer").ok())
-            .expect("channel");
-        Transfer {
-            client,
-            server,
-            out,
-            inbound: None,
-            stream: Stream::new(7, n, 200, 1200),
-            events: Vec::new(),
-        }
-    }
-
-    /// One drive step: events, up to 32 more messages, verification of what arrived.
-    fn step(&mut self, sim: &mut Sim) -> Control {
-        for node in [SERVER, CLIENT] {
-            for (_, e) in sim.events(node) {
-                match e {
-                    Event::ChannelOpened { channel, .. } => self.inbound = Some(channel),
-                    Event::Path(p) => self.events.push((sim.elapsed(), node, p)),
-                    Event::Closed(why) => panic!("node {node}: connection closed: {why}"),
-                    _ => {}
-                }
-            }
-        }
-        let conn = sim.nodes[CLIENT]
-            .endpoint
-            .connection(self.client)
-            .expect("client");
-        self.stream.pump(conn, self.out, 32).expect("send");
-        if let Some(ch) = self.inbound {
-            let conn = sim.nodes[SERVER]
-                .endpoint
-                .connection(self.server)
-                .expect("server");
-            self.stream.drain(conn, ch).expect("exactly once, in order");
-        }
-        if self.stream.all_received() {
-            Control::Done
-        } else {
-            Control::Continue
-        }
-    }
-
-    fn server_path(&self, sim: &mut Sim) -> PathStats {
-        let conn = sim.nodes[SERVER]
-            .endpoint
-            .connection(self.server)
-            .expect("server");
-        let paths: Vec<PathStats> = conn.paths().collect();
-        assert_eq!(paths.len(), 1, "one path until multipath");
-        paths[0]
-    }
+fn transfer(sim: &mut Sim, c: ConnectionHandle, s: ConnectionHandle, n: u64) -> Transfer {
+    Transfer::start(sim, c, s, Stream::new(7, n, 200, 1200))
 }
 
 /// Client and server over 20 Mbit/s, 10 ms one way (so a transfer of 10,000 messages
@@ -135,7 +79,7 @@ fn path_validation() {
             }]
         }),
     );
-    let mut xfer = Transfer::start(&mut sim, c, s, 10_000);
+    let mut xfer = transfer(&mut sim, c, s, 10_000);
     sim.run(10_000_000, Duration::from_secs(120), |sim| xfer.step(sim))
         .expect("transfer completes");
     let sent_in = *injected.borrow();
@@ -152,7 +96,7 @@ fn path_validation() {
         }
         _ => None,
     });
-    let path = xfer.server_path(&mut sim);
+    let path = server_path(&xfer, &mut sim);
     let (started, failed) = (
         started.expect("validation started"),
         failed.expect("gave up"),
@@ -232,12 +176,12 @@ fn spoofed_migration_refused() {
                 .collect()
         }),
     );
-    let mut xfer = Transfer::start(&mut sim, c, s, 10_000);
+    let mut xfer = transfer(&mut sim, c, s, 10_000);
     sim.run(10_000_000, Duration::from_secs(300), |sim| xfer.step(sim))
         .expect("the transfer completes despite the attack");
     let (packets, bytes) = *replayed.borrow();
     let to_victim = sim.unrouted(victim);
-    let path = xfer.server_path(&mut sim);
+    let path = server_path(&xfer, &mut sim);
     let validations = xfer
         .events
         .iter()
@@ -272,7 +216,7 @@ fn nat_rebinding_migrates() {
     let (mut sim, c, s) = pair(3);
     let old = sim.nodes[CLIENT].addr;
     let rebound: SocketAddr = SocketAddr::new(old.ip(), 40_001);
-    let mut xfer = Transfer::start(&mut sim, c, s, 10_000);
+    let mut xfer = transfer(&mut sim, c, s, 10_000);
     let mut rebound_at = None;
     sim.run(10_000_000, Duration::from_secs(120), |sim| {
         if rebound_at.is_none() && sim.elapsed() >= Duration::from_millis(300) {
@@ -289,7 +233,7 @@ fn nat_rebinding_migrates() {
         _ => None,
     });
     let (at, from, to) = migrated.expect("the server migrated the path");
-    let path = xfer.server_path(&mut sim);
+    let path = server_path(&xfer, &mut sim);
     let lost_to_old = sim.unrouted(old);
     eprintln!(
         "nat_rebinding_migrates: client port {} -> {} at {rebound_at:?}; the server \

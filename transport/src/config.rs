@@ -48,6 +48,10 @@ pub struct TransportConfig {
     /// Builds each connection's path selector: which path every packet goes on (default
     /// [`SinglePath`]; the multipath schedulers plug in here).
     pub path_selector: Arc<dyn PathSelectorFactory>,
+    /// Most paths the peer may keep open on a connection at once, path 0 included
+    /// (advertised as transport parameter 0x0b). Multipath is on when both sides allow
+    /// more than one; the default, 1, keeps a connection on a single path.
+    pub max_paths: u64,
 }
 
 impl Default for TransportConfig {
@@ -69,6 +73,7 @@ impl Default for TransportConfig {
             rekey_packets: 1 << 24,
             recovery: RecoveryConfig::default(),
             path_selector: Arc::new(SinglePath),
+            max_paths: 1,
         }
     }
 }
@@ -94,6 +99,12 @@ impl TransportConfig {
         self.path_selector = factory;
         self
     }
+    /// Sets how many paths the peer may keep open at once (more than 1 enables
+    /// multipath when the peer allows it too); at most [`MAX_PATHS`].
+    pub fn max_paths(mut self, n: u64) -> Self {
+        self.max_paths = n.clamp(1, MAX_PATHS);
+        self
+    }
     /// Sets the largest message accepted on a channel.
     pub fn max_message_size(mut self, n: u64) -> Self {
         self.max_message_size = n;
@@ -113,9 +124,13 @@ impl TransportConfig {
             refused: false,
             connection_id: None,
             timestamp_ms: None,
+            max_paths: self.max_paths.clamp(1, MAX_PATHS),
         }
     }
 }
+
+/// Most paths a connection keeps open at once, whatever either side allows.
+pub const MAX_PATHS: u64 = 16;
 
 /// The transport parameters each side sends inside its (authenticated) handshake payload.
 ///
@@ -144,6 +159,9 @@ pub struct TransportParams {
     /// 0x0a: the dialer's wall-clock time in ms since the Unix epoch, so a listener can
     /// reject replayed first messages (it must increase per dialer identity).
     pub timestamp_ms: Option<u64>,
+    /// 0x0b: most paths the sender lets the peer keep open at once (1 when missing:
+    /// single path; sent only when above 1).
+    pub max_paths: u64,
 }
 
 impl TransportParams {
@@ -172,6 +190,9 @@ impl TransportParams {
         if let Some(t) = self.timestamp_ms {
             put(0x0a, t);
         }
+        if self.max_paths > 1 {
+            put(0x0b, self.max_paths);
+        }
     }
 
     /// Decodes a parameter block; missing entries take protocol defaults.
@@ -187,6 +208,7 @@ impl TransportParams {
             refused: false,
             connection_id: None,
             timestamp_ms: None,
+            max_paths: 1,
         };
         let mut r = Reader::new(bytes);
         let mut seen = 0u64; // bitmap of known ids
@@ -219,6 +241,7 @@ impl TransportParams {
                 0x08 => p.refused = v != 0,
                 0x09 => p.connection_id = Some(v.to_be_bytes()),
                 0x0a => p.timestamp_ms = Some(v),
+                0x0b => p.max_paths = v.max(1),
                 _ => {}
             }
         }
@@ -232,7 +255,8 @@ mod tests {
 
     #[test]
     fn params_roundtrip_and_reject_duplicates() {
-        let mut p = TransportConfig::default().local_params();
+        let mut p = TransportConfig::default().max_paths(4).local_params();
+        assert_eq!(p.max_paths, 4);
         p.refused = true;
         let mut b = Vec::new();
         p.encode(&mut b);

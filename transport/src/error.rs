@@ -146,3 +146,31 @@ pub enum ConnectError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
 }
+
+/// Why a path could not be opened or changed ([`Connection::open_path`](crate::Connection::open_path)
+/// and friends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The connection is not established (or is closing).
+    #[error("connection not established")]
+    NotConnected,
+    /// One side does not allow more than one path (transport parameter `max_paths`).
+    #[error("multipath not negotiated")]
+    MultipathDisabled,
+    /// As many paths are open as both sides allow.
+    #[error("path limit reached")]
+    TooManyPaths,
+    /// A live path already joins these two addresses.
+    #[error("a path between these addresses exists")]
+    Exists,
+    /// No live path has this id.
+    #[error("unknown path")]
+    UnknownPath,
+    /// The path is the connection's last usable one (close the connection instead).
+    #[error("the last path cannot be abandoned")]
+    LastPath,
+    /// Every path id this side may use is spent (ids are never reused).
+    #[error("path ids exhausted")]
+    IdsExhausted,
+}

@@ -28,13 +28,15 @@ pub mod fuzzing;
 mod timer;
 
 pub use channel::ChannelId;
-pub use config::{TransportConfig, TransportParams};
+pub use config::{MAX_PATHS, TransportConfig, TransportParams};
 pub use connection::{Connection, ConnectionStats, Event, Side, Transmit};
 pub use crypto::{
     AeadProtection, CryptoConfig, CryptoError, HandshakeSession, NoiseConfig, NoiseHashChoice,
     PacketProtection, Secret, gate,
 };
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
-pub use error::{ConnectError, ConnectionError, OpenError, SendError, TransportErrorCode};
+pub use error::{
+    ConnectError, ConnectionError, OpenError, PathError, SendError, TransportErrorCode,
+};
 pub use path::{PathEvent, PathSelector, PathSelectorFactory, PathStats, PathStatus, PathView};
 pub use recovery::CongestionControl;

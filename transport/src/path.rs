@@ -79,15 +79,17 @@ pub trait PathSelectorFactory: Send + Sync + Debug {
 }
 
 /// The default policy: every packet on the first active path (lowest id); while no
-/// path is active (a listener before the dialer's address is confirmed), the first
-/// validating one.
+/// path is active, the first standby one, else the first validating one (a listener
+/// before the dialer's address is confirmed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinglePath;
 
 impl PathSelector for SinglePath {
     fn select(&mut self, _now: Instant, paths: &[PathView]) -> Option<u64> {
         let first = |status| paths.iter().find(|p| p.status == status).map(|p| p.id);
-        first(PathStatus::Active).or_else(|| first(PathStatus::Validating))
+        first(PathStatus::Active)
+            .or_else(|| first(PathStatus::Standby))
+            .or_else(|| first(PathStatus::Validating))
     }
 }
 
@@ -157,12 +159,37 @@ pub enum PathEvent {
         /// Its new (validated) address.
         to: SocketAddr,
     },
-    /// The candidate never answered; the path stays at its address.
+    /// The candidate (or a new path's address) never answered; the path stays at its
+    /// address (a new path is abandoned).
     ValidationFailed {
         /// The path.
         path: u64,
         /// The address that did not answer.
         remote: SocketAddr,
+    },
+    /// A new path (multipath) proved its address and now carries traffic.
+    Validated {
+        /// The path.
+        path: u64,
+        /// Our address on it.
+        local: SocketAddr,
+        /// The peer's address on it.
+        remote: SocketAddr,
+    },
+    /// The path became active or standby (our own or the peer's PATH_STATUS).
+    StatusChanged {
+        /// The path.
+        path: u64,
+        /// Its new status.
+        status: PathStatus,
+    },
+    /// The path was abandoned (by us or the peer); its packets in flight were handed to
+    /// the other paths.
+    Abandoned {
+        /// The path.
+        path: u64,
+        /// The peer abandoned it (PATH_ABANDON), rather than this side.
+        by_peer: bool,
     },
 }
 
@@ -199,7 +226,8 @@ mod tests {
             view(3, PathStatus::Active),
         ];
         assert_eq!(s.select(now, &paths), Some(2));
-        assert_eq!(s.select(now, &paths[..2]), Some(0));
+        assert_eq!(s.select(now, &paths[..2]), Some(1));
+        assert_eq!(s.select(now, &paths[..1]), Some(0));
         assert_eq!(s.select(now, &[view(1, PathStatus::Abandoned)]), None);
     }
 }

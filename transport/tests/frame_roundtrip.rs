@@ -167,6 +167,22 @@ fn fixed_vectors() -> Vec<(Frame<'static>, Vec<u8>)> {
             Frame::PathResponse { data: [0xff; 8] },
             vec![0x0d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
         ),
+        // 0x0e PATH_STATUS: path, sequence, 1 available / 2 standby; 0x0f PATH_ABANDON.
+        (
+            Frame::PathStatus {
+                path_id: 3,
+                sequence: 64,
+                standby: false,
+            },
+            vec![0x0e, 0x03, 0x40, 0x40, 0x01],
+        ),
+        (
+            Frame::PathAbandon {
+                path_id: 2,
+                error_code: 0,
+            },
+            vec![0x0f, 0x02, 0x00],
+        ),
     ]
 }
 
@@ -245,7 +261,8 @@ fn frame_fixed_vectors_truncated() {
 #[test]
 fn frame_decode_rejections() {
     let cases: &[(&[u8], WireError)] = &[
-        (&[0x0e], WireError::UnknownFrameType(0x0e)),
+        (&[0x10], WireError::UnknownFrameType(0x10)),
+        (&[0x0e, 0x01, 0x00, 0x03], WireError::InvalidPathStatus),
         (&[0x40, 0x80], WireError::UnknownFrameType(0x80)),
         (&[0x40, 0x01], WireError::NonMinimalVarint),
         (&[0x01 | 0x40, 0x01], WireError::UnknownFrameType(0x101)),
@@ -332,6 +349,8 @@ enum OwnedFrame {
     ChannelBlocked(u64, u64),
     PathChallenge([u8; 8]),
     PathResponse([u8; 8]),
+    PathStatus(u64, u64, bool),
+    PathAbandon(u64, u64),
 }
 
 impl OwnedFrame {
@@ -375,6 +394,15 @@ impl OwnedFrame {
             },
             OwnedFrame::PathChallenge(data) => Frame::PathChallenge { data: *data },
             OwnedFrame::PathResponse(data) => Frame::PathResponse { data: *data },
+            OwnedFrame::PathStatus(path_id, sequence, standby) => Frame::PathStatus {
+                path_id: *path_id,
+                sequence: *sequence,
+                standby: *standby,
+            },
+            OwnedFrame::PathAbandon(path_id, error_code) => Frame::PathAbandon {
+                path_id: *path_id,
+                error_code: *error_code,
+            },
         }
     }
 
@@ -486,6 +514,9 @@ fn arb_frame() -> impl Strategy<Value = OwnedFrame> {
         (arb_varint(), arb_varint()).prop_map(|(c, l)| OwnedFrame::ChannelBlocked(c, l)),
         any::<[u8; 8]>().prop_map(OwnedFrame::PathChallenge),
         any::<[u8; 8]>().prop_map(OwnedFrame::PathResponse),
+        (arb_varint(), arb_varint(), any::<bool>())
+            .prop_map(|(p, q, s)| OwnedFrame::PathStatus(p, q, s)),
+        (arb_varint(), arb_varint()).prop_map(|(p, e)| OwnedFrame::PathAbandon(p, e)),
     ]
 }
 

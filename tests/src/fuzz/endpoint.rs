@@ -530,7 +530,8 @@ pub(crate) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) 
 /// Input: `flags ‖ payload`. Flags: bit 0 the frames go to the listener (else to the
 /// dialer); bit 1 both sides first open a channel and exchange a message; bit 2 both
 /// sides shut down afterwards; bit 3 the payload is a sequence of `u16 length ‖ bytes`
-/// packets (else it is one packet). A dialer and a listener connect (IK) in memory;
+/// packets (else it is one packet); bit 4 both sides allow four paths (multipath on, so
+/// PATH_STATUS and PATH_ABANDON act). A dialer and a listener connect (IK) in memory;
 /// each payload is sealed with the sender's real packet protection as its next packet
 /// (see `inject_frames`), and the connection then runs for a few rounds.
 ///
@@ -541,7 +542,8 @@ pub fn connection_frames(data: &[u8]) {
     let Some(flags) = input.u8() else {
         return;
     };
-    let mut pair = Pair::new(TransportConfig::default());
+    let paths = if flags & 16 != 0 { 4 } else { 1 };
+    let mut pair = Pair::new(TransportConfig::default().max_paths(paths));
     assert!(pair.connect(true), "an in-memory IK handshake completes");
     if flags & 2 != 0 {
         let handles = [pair.client_handle, pair.server_handle()];

@@ -108,6 +108,14 @@ impl Connection {
         if let Some(i) = found {
             self.migrate(now, i);
         }
+        let own = self.paths.iter().position(|p| {
+            p.validation
+                .as_ref()
+                .is_some_and(|v| !v.tokens.is_empty() && v.matches(data))
+        });
+        if let Some(i) = own {
+            self.on_path_validated(i);
+        }
     }
 
     fn migrate(&mut self, now: Instant, i: usize) {
@@ -168,13 +176,17 @@ impl Connection {
         }
     }
 
-    /// A datagram to a candidate address (challenge and/or response, padded as far as
-    /// its budget allows), if one is waiting and fits the budget.
+    /// A datagram to a candidate address, or to a new path's address (challenge and/or
+    /// response, padded as far as its budget allows), if one is waiting and fits the
+    /// budget.
     pub(super) fn poll_validation_probe(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
+        if let Some(t) = self.poll_new_path_probe(now, buf) {
+            return Some(t);
+        }
         let i = self.paths.iter().position(|p| {
             p.candidate
                 .as_ref()
@@ -186,31 +198,9 @@ impl Connection {
         let path = &mut self.paths[i];
         let c = path.candidate.as_mut()?;
         let size = usize::from(path.mds).min(c.budget.room());
-        if c.challenge.due {
-            c.challenge.due = false;
-            c.challenge.push(token);
-            Frame::PathChallenge { data: token }.encode(buf);
-        }
-        if let Some(data) = c.response.take() {
-            Frame::PathResponse { data }.encode(buf);
-        }
-        // Padding up to the budget (RFC 9000 §8.2.1 expands challenges to 1200 bytes when
-        // the amplification limit allows).
-        let target = size.saturating_sub(tag_len).max(buf.len());
-        Frame::Padding {
-            len: target - buf.len(),
-        }
-        .encode(buf);
+        write_probe_frames(buf, &mut c.challenge, token, c.response.take());
         let path_id = path.id;
-        // Recorded so the number is used once, but neither in flight nor ack-eliciting:
-        // an address that never answers must not look like congestion on the path.
-        let size = self.seal_and_record(
-            now,
-            (i, pn),
-            buf,
-            (0, header_len),
-            (false, SentFrames::default()),
-        )?;
+        let size = self.seal_probe(now, (i, pn), buf, header_len, size.saturating_sub(tag_len))?;
         let path = &mut self.paths[i];
         let c = path.candidate.as_mut()?;
         c.budget.on_sent(size);
@@ -227,5 +217,66 @@ impl Connection {
             size,
             segment_size: None,
         })
+    }
+
+    /// A probe on a new path that is proving its address (multipath): its challenge
+    /// and/or the response it owes, padded as far as its budget allows.
+    fn poll_new_path_probe(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let i = self.paths.iter().position(|p| {
+            p.validation
+                .as_ref()
+                .is_some_and(|v| v.due || p.response.is_some())
+                && p.budget.room() >= MIN_PROBE
+        })?;
+        let token = self.rng.next_u64().to_be_bytes();
+        let tag_len = self.protection.as_ref()?.tag_len();
+        let (pn, header_len) = self.start_short_packet(i, buf);
+        let path = &mut self.paths[i];
+        let size = usize::from(path.mds).min(path.budget.room());
+        let v = path.validation.as_mut()?;
+        write_probe_frames(buf, v, token, path.response.take());
+        let size = self.seal_probe(now, (i, pn), buf, header_len, size.saturating_sub(tag_len))?;
+        tracing::trace!(path = self.paths[i].id, size, "new path probe sent");
+        self.on_datagram_sent(now, i, size);
+        Some(self.transmit_on(i, size, None))
+    }
+}
+
+impl Connection {
+    /// Pads the probe packet in `buf` to `target` bytes before its tag (RFC 9000 §8.2.1
+    /// expands challenges to 1200 bytes when the amplification limit allows) and seals
+    /// it. Recorded so the number is used once, but neither in flight nor ack-eliciting:
+    /// an address that never answers must not look like congestion on the path.
+    fn seal_probe(
+        &mut self,
+        now: Instant,
+        (i, pn): (usize, u64),
+        buf: &mut Vec<u8>,
+        header_len: usize,
+        target: usize,
+    ) -> Option<usize> {
+        let target = target.max(buf.len());
+        Frame::Padding {
+            len: target - buf.len(),
+        }
+        .encode(buf);
+        self.seal_untracked(now, (i, pn), buf, header_len)
+    }
+}
+
+/// A PATH_CHALLENGE when one is due (remembering its token) and the PATH_RESPONSE owed.
+fn write_probe_frames(
+    buf: &mut Vec<u8>,
+    challenge: &mut Challenge,
+    token: [u8; 8],
+    response: Option<[u8; 8]>,
+) {
+    if challenge.due {
+        challenge.due = false;
+        challenge.push(token);
+        Frame::PathChallenge { data: token }.encode(buf);
+    }
+    if let Some(data) = response {
+        Frame::PathResponse { data }.encode(buf);
     }
 }

@@ -4,6 +4,7 @@ mod app;
 mod delivery;
 mod handshake;
 mod migrate;
+mod multipath;
 mod path;
 mod recv;
 mod send;
@@ -172,6 +173,10 @@ pub(crate) struct SentFrames {
     /// per acknowledged path: past the largest number if every range was reported, else
     /// the lowest reported one.
     ack_floors: Vec<(u64, u64)>,
+    /// PATH_STATUS frames: (path, sequence).
+    path_status: Vec<(u64, u64)>,
+    /// PATH_ABANDON frames: path ids.
+    path_abandons: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -212,9 +217,10 @@ struct Flow {
 struct KeyClock {
     last_update: Instant,
     packets_since: u64,
-    /// Key phase of our last packet, and (path, packet number) of its first packet.
+    /// Key phase of our last packet, and (path, packet number) of the first packet of
+    /// that phase on each path that sent one (at most one entry per path of the table).
     send_phase: bool,
-    phase_start: (u64, u64),
+    phase_starts: Vec<(u64, u64)>,
 }
 
 /// The close in progress.
@@ -271,8 +277,13 @@ pub struct Connection {
     peer_identity: Option<[u8; 32]>,
     keys: KeyClock,
     peer_params: Option<TransportParams>,
-    /// The path table, ascending id; never empty.
+    /// The path table, ascending id; never empty (path 0 stays, as a tombstone once
+    /// abandoned and retired).
     paths: Vec<Path>,
+    /// The next path id this side may open (ids are never reused).
+    next_local_path: u64,
+    /// Peer path ids below this were used (or skipped) by the peer.
+    next_peer_path: u64,
     selector: Box<dyn PathSelector>,
     /// Unpredictable challenge values.
     rng: ChaCha8Rng,
@@ -347,10 +358,18 @@ impl Connection {
                 last_update: now,
                 packets_since: 0,
                 send_phase: false,
-                phase_start: (0, 0),
+                phase_starts: vec![(0, 0)],
             },
             peer_params: None,
             paths: vec![path],
+            next_local_path: match side {
+                Side::Initiator => 2,
+                Side::Responder => 1,
+            },
+            next_peer_path: match side {
+                Side::Initiator => 1,
+                Side::Responder => 2,
+            },
             selector: config.path_selector.build(),
             rng: ChaCha8Rng::from_seed(origin.seed),
             channels: BTreeMap::new(),
@@ -391,14 +410,22 @@ impl Connection {
         self.local_cid
     }
 
-    /// The peer's current address (on the first path).
+    /// The peer's current address (on the first path not abandoned).
     pub fn remote_address(&self) -> SocketAddr {
-        self.paths[0].remote
+        self.paths[self.primary()].remote
     }
 
-    /// Our address on the first path.
+    /// Our address on the first path not abandoned.
     pub fn local_address(&self) -> SocketAddr {
-        self.paths[0].local
+        self.paths[self.primary()].local
+    }
+
+    /// The index of the first path not abandoned (0 if every path is).
+    fn primary(&self) -> usize {
+        self.paths
+            .iter()
+            .position(|p| p.status != crate::path::PathStatus::Abandoned)
+            .unwrap_or(0)
     }
 
     /// Whether the handshake completed and the connection is not closing.
@@ -423,10 +450,11 @@ impl Connection {
         self.protection.as_ref().map_or(0, |p| p.key_updates())
     }
 
-    /// Counters, with the first path's RTT, window and recovery counters.
+    /// Counters, with the RTT, window and recovery counters of the first path not
+    /// abandoned.
     pub fn stats(&self) -> ConnectionStats {
         let mut s = self.stats;
-        let path = &self.paths[0];
+        let path = &self.paths[self.primary()];
         s.rtt = path.recovery.rtt().smoothed();
         s.cwnd = path.recovery.congestion_window();
         s.min_rtt = path.recovery.rtt().min();
@@ -449,7 +477,7 @@ impl Connection {
 
     /// Name of the congestion controller of the (first) path.
     pub fn congestion_controller(&self) -> &'static str {
-        self.paths[0].recovery.controller_name()
+        self.paths[self.primary()].recovery.controller_name()
     }
 
     /// The next event, if any.
@@ -489,7 +517,7 @@ impl Connection {
 
     /// Closing or draining: only the close timer runs, nothing is in flight.
     fn enter_close_period(&mut self, now: Instant) {
-        let pto = self.paths[0].recovery.pto_interval();
+        let pto = self.paths[self.primary()].recovery.pto_interval();
         self.timers.clear();
         self.timers.set(ConnTimer::Close, Some(now + pto * 3));
         for p in &mut self.paths {
@@ -576,7 +604,8 @@ impl Connection {
         if self.state != State::Established {
             return;
         }
-        for i in 0..self.paths.len() {
+        // Backwards: a path retired by its timer leaves the table.
+        for i in (0..self.paths.len()).rev() {
             self.handle_path_timeout(now, i);
         }
         if self.timers.take_due(ConnTimer::Keepalive, now) {
@@ -626,6 +655,11 @@ impl Connection {
         path.timers.take_due(PathTimer::Pacing, now);
         if path.timers.is_due(PathTimer::Validation, now) {
             self.on_validation_timer(now, i);
+            self.on_own_validation_timer(now, i);
+        }
+        if self.paths[i].timers.take_due(PathTimer::Retire, now) {
+            self.retire_path(i);
+            return;
         }
         self.paths[i].sync_timers();
     }
@@ -643,7 +677,7 @@ impl Connection {
             (false, false) => Some(local.min(peer)),
         };
         // Never time out faster than three PTOs (RFC 9000 §10.1).
-        let pto = self.paths[0].recovery.pto_interval();
+        let pto = self.paths[self.primary()].recovery.pto_interval();
         self.timers
             .set(ConnTimer::Idle, t.map(|t| now + t.max(pto * 3)));
     }

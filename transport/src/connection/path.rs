@@ -33,8 +33,10 @@ pub(crate) enum PathTimer {
     Ack,
     /// The pacer lets the next packet go.
     Pacing,
-    /// Resend a PATH_CHALLENGE, or give the candidate up.
+    /// Resend a PATH_CHALLENGE, or give the candidate (or the new path) up.
     Validation,
+    /// An abandoned path's state is forgotten.
+    Retire,
 }
 
 impl TimerKind for PathTimer {
@@ -43,6 +45,7 @@ impl TimerKind for PathTimer {
         PathTimer::Ack,
         PathTimer::Pacing,
         PathTimer::Validation,
+        PathTimer::Retire,
     ];
     fn index(self) -> usize {
         self as usize
@@ -194,6 +197,27 @@ impl Candidate {
     }
 }
 
+/// The PATH_STATUS and PATH_ABANDON state of a path (multipath, PROTOCOL.md §12.5).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Signals {
+    /// We asked for the path to be kept in reserve.
+    pub local_standby: bool,
+    /// The peer asked for it (its newest PATH_STATUS, by sequence).
+    pub peer_standby: bool,
+    /// Sequence of our latest PATH_STATUS for the path (0: none sent yet).
+    pub status_seq: u64,
+    /// Our PATH_STATUS must be (re)sent.
+    pub status_pending: bool,
+    /// Sequence of the newest PATH_STATUS received.
+    pub peer_status_seq: Option<u64>,
+    /// Our PATH_ABANDON must be (re)sent (until acknowledged).
+    pub abandon_pending: bool,
+    /// The error code of our PATH_ABANDON.
+    pub abandon_code: u64,
+    /// The path's state is gone (path 0 stays in the table as a tombstone).
+    pub retired: bool,
+}
+
 /// Per-path counters.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Counters {
@@ -220,11 +244,15 @@ pub(crate) struct Path {
     /// Anti-amplification budget of `remote`.
     pub budget: Budget,
     pub candidate: Option<Candidate>,
+    /// A new path's own validation (multipath): challenges to `remote` until one is
+    /// answered; the path carries nothing but probes meanwhile.
+    pub validation: Option<Challenge>,
+    pub signals: Signals,
     /// A PATH_RESPONSE owed to `remote`.
     pub response: Option<[u8; 8]>,
     /// Probe packets the PTO asked for.
     pub probes: usize,
-    pub timers: TimerTable<PathTimer, 4>,
+    pub timers: TimerTable<PathTimer, 5>,
     pub mds: u16,
     pub counters: Counters,
 }
@@ -256,6 +284,8 @@ impl Path {
                 Budget::default()
             },
             candidate: None,
+            validation: None,
+            signals: Signals::default(),
             response: None,
             probes: 0,
             timers: TimerTable::default(),
@@ -271,16 +301,40 @@ impl Path {
     /// The peer proved it receives at `remote`: no amplification limit any more.
     pub fn confirm(&mut self) {
         self.budget = Budget::validated();
+        self.validation = None;
         if self.status == PathStatus::Validating {
             self.status = PathStatus::Active;
+            self.apply_standby();
         }
+    }
+
+    /// Active or Standby, from both sides' PATH_STATUS (a path either side wants in
+    /// reserve is standby); other statuses stay.
+    pub fn apply_standby(&mut self) {
+        if matches!(self.status, PathStatus::Active | PathStatus::Standby) {
+            let s = &self.signals;
+            self.status = if s.local_standby || s.peer_standby {
+                PathStatus::Standby
+            } else {
+                PathStatus::Active
+            };
+        }
+    }
+
+    /// Whether the path may carry packets the selector places: not abandoned, and not
+    /// a new path still proving its address (path 0 before the handshake confirmed the
+    /// dialer is selectable, within its budget).
+    pub fn selectable(&self) -> bool {
+        self.status != PathStatus::Abandoned && self.validation.is_none()
     }
 
     /// Re-arms the timers that follow other state (recovery, validation).
     pub fn sync_timers(&mut self) {
         self.timers
             .set(PathTimer::Recovery, self.recovery.timeout());
-        let validation = self.candidate.as_ref().map(|c| c.challenge.deadline());
+        let candidate = self.candidate.as_ref().map(|c| c.challenge.deadline());
+        let own = self.validation.as_ref().map(|c| c.deadline());
+        let validation = candidate.into_iter().chain(own).min();
         self.timers.set(PathTimer::Validation, validation);
     }
 

@@ -16,15 +16,21 @@ impl Connection {
         packet: &mut [u8],
         header_len: usize,
     ) {
-        let Some(i) = self.path_index(hdr.path_id) else {
-            return; // unknown path: multipath is not negotiated
-        };
+        let known = self.path_index(hdr.path_id);
+        if known.is_none() && !self.may_accept_path(hdr.path_id) {
+            return; // no such path, and none the peer may open now
+        }
         let pn = hdr.packet_number;
         // Cheap checks before decryption: the replay window, then our ACK floor.
-        let path = &self.paths[i];
-        if !path.replay.check(pn) || !path.rx.is_new(pn) {
-            self.stats.duplicate_packets += 1;
-            return;
+        if let Some(i) = known {
+            let path = &self.paths[i];
+            if path.status == PathStatus::Abandoned {
+                return;
+            }
+            if !path.replay.check(pn) || !path.rx.is_new(pn) {
+                self.stats.duplicate_packets += 1;
+                return;
+            }
         }
         let Some(protection) = self.protection.as_mut() else {
             return;
@@ -39,9 +45,16 @@ impl Connection {
             }
             return;
         };
-        // The tag verified: only now may the window move.
+        // The tag verified: only now may a new path exist, and the window move.
+        let i = match known {
+            Some(i) => i,
+            None => self.accept_path(now, hdr.path_id, (local, remote), size),
+        };
         self.paths[i].replay.update(pn);
         let on_path = self.paths[i].is(local, remote);
+        if known.is_some() && on_path {
+            self.paths[i].budget.on_received(size); // a path still proving the address
+        }
         if i == 0
             && (self.hs.in_progress()
                 || (on_path && self.paths[0].status == PathStatus::Validating))
@@ -144,6 +157,9 @@ impl Connection {
     fn on_ack(&mut self, now: Instant, ack: &AckFrame) -> Result<(), FrameOutcome> {
         use TransportErrorCode as E;
         let Some(i) = self.path_index(ack.path_id) else {
+            if self.path_was_retired(ack.path_id) {
+                return Ok(()); // a late ACK for a path we forgot
+            }
             return Err(FrameOutcome::Close(
                 E::ProtocolViolation,
                 "ACK for unknown path",
@@ -177,6 +193,15 @@ impl Connection {
             | Frame::PathChallenge { .. }
             | Frame::PathResponse { .. } => {}
             Frame::Ack(ack) => self.on_ack(now, &ack)?,
+            Frame::PathStatus {
+                path_id,
+                sequence,
+                standby,
+            } => self.on_path_status(path_id, sequence, standby)?,
+            Frame::PathAbandon {
+                path_id,
+                error_code,
+            } => self.on_path_abandon(now, path_id, error_code)?,
             Frame::ChannelData {
                 channel,
                 offset,

@@ -42,9 +42,10 @@ impl Connection {
             State::Closing if self.close.pending => {
                 self.close.pending = false;
                 self.close.resends += 1;
-                let size = self.build_close_packet(buf)?;
-                self.on_datagram_sent(now, 0, size);
-                Some(self.transmit_on(0, size, None))
+                let i = self.primary();
+                let size = self.build_close_packet(i, buf)?;
+                self.on_datagram_sent(now, i, size);
+                Some(self.transmit_on(i, size, None))
             }
             _ => None,
         }
@@ -63,7 +64,12 @@ impl Connection {
         Some(self.transmit_on(0, size, None))
     }
 
-    fn transmit_on(&self, i: usize, size: usize, segment_size: Option<usize>) -> Transmit {
+    pub(super) fn transmit_on(
+        &self,
+        i: usize,
+        size: usize,
+        segment_size: Option<usize>,
+    ) -> Transmit {
         let path = &self.paths[i];
         Transmit {
             destination: path.remote,
@@ -75,7 +81,7 @@ impl Connection {
     }
 
     /// Counts a datagram of `size` bytes sent on path `i` to the path's own address.
-    fn on_datagram_sent(&mut self, now: Instant, i: usize, size: usize) {
+    pub(super) fn on_datagram_sent(&mut self, now: Instant, i: usize, size: usize) {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.last_sent = now;
@@ -91,12 +97,7 @@ impl Connection {
     fn select_path(&mut self, now: Instant) -> Option<usize> {
         let mut views = std::mem::take(&mut self.scratch_views);
         views.clear();
-        views.extend(
-            self.paths
-                .iter()
-                .filter(|p| p.status != crate::path::PathStatus::Abandoned)
-                .map(Path::view),
-        );
+        views.extend(self.paths.iter().filter(|p| p.selectable()).map(Path::view));
         let chosen = if views.is_empty() {
             None
         } else {
@@ -106,14 +107,49 @@ impl Connection {
         chosen.and_then(|id| self.path_index(id))
     }
 
-    /// Packets of the selected path, batched while they are full-size.
+    /// A path that must send on its own account whatever the selector prefers: a probe
+    /// timeout's probes test that very path (and carry data like any packet), and an
+    /// immediate ACK goes back on the path it acknowledges (so each path's RTT samples
+    /// measure that path), alone unless the path also probes.
+    fn path_with_own_duty(&self) -> Option<usize> {
+        if self.paths.len() == 1 {
+            return None; // single path: the selector's path is the only one
+        }
+        self.paths
+            .iter()
+            .position(|p| p.selectable() && (p.probes > 0 || (p.rx.ack_needed && p.rx.ack_now)))
+    }
+
+    /// Packets of one path (one with a duty of its own, else the selected one), batched
+    /// while they are full-size.
     fn poll_packets(
         &mut self,
         now: Instant,
         max_segments: usize,
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
+        if let Some(i) = self.path_with_own_duty() {
+            let ack_only = self.paths[i].probes == 0;
+            if let Some(t) = self.poll_packets_on(now, i, max_segments, buf, ack_only) {
+                return Some(t);
+            }
+        }
         let i = self.select_path(now)?;
+        self.poll_packets_on(now, i, max_segments, buf, false)
+    }
+
+    fn poll_packets_on(
+        &mut self,
+        now: Instant,
+        i: usize,
+        max_segments: usize,
+        buf: &mut Vec<u8>,
+        ack_only: bool,
+    ) -> Option<Transmit> {
+        if ack_only {
+            let size = self.build_ack_packet(now, i, buf)?;
+            return Some(self.transmit_on(i, size, None));
+        }
         let segment = self.build_packet(now, i, buf, usize::MAX)?;
         let (mut count, mut last) = (1, segment);
         // Only a full-size first packet starts a batch: every later segment is at most
@@ -138,12 +174,12 @@ impl Connection {
         // RFC 9001 §6.1: not before a packet sent with the current keys was acknowledged,
         // so the peer has the current generation before it sees the next.
         let phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
-        let (path, first) = self.keys.phase_start;
         let confirmed = phase == self.keys.send_phase // not just changed by answering the peer
-            && self
-                .path_index(path)
-                .and_then(|i| self.paths[i].recovery.largest_acked())
-                .is_some_and(|l| l >= first);
+            && self.keys.phase_starts.iter().any(|&(path, first)| {
+                self.path_index(path)
+                    .and_then(|i| self.paths[i].recovery.largest_acked())
+                    .is_some_and(|l| l >= first)
+            });
         if due && confirmed && self.protection.as_mut().is_some_and(|p| p.update_keys()) {
             self.keys.packets_since = 0;
             self.keys.last_update = now;
@@ -160,9 +196,16 @@ impl Connection {
         if key_phase != self.keys.send_phase {
             // A new generation, ours or an answer to the peer's: restart the rekey clocks.
             self.keys.send_phase = key_phase;
-            self.keys.phase_start = (path_id, pn);
+            self.keys.phase_starts.clear();
             self.keys.last_update = self.last_sent;
             self.keys.packets_since = 0;
+        }
+        let starts = &mut self.keys.phase_starts;
+        if !starts.iter().any(|&(p, _)| p == path_id) {
+            // Entries of retired paths go first: at most one per path of the table.
+            let paths = &self.paths;
+            starts.retain(|&(p, _)| paths.iter().any(|x| x.id == p));
+            starts.push((path_id, pn));
         }
         let hdr = Header::Short(ShortHeader {
             key_phase,
@@ -204,9 +247,9 @@ impl Connection {
         Some(size)
     }
 
-    fn build_close_packet(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+    fn build_close_packet(&mut self, i: usize, buf: &mut Vec<u8>) -> Option<usize> {
         let (code, reason) = self.close.frame.clone()?;
-        let (pn, header_len) = self.start_short_packet(0, buf);
+        let (pn, header_len) = self.start_short_packet(i, buf);
         Frame::ConnectionClose {
             error_code: code,
             reason: &reason,
@@ -214,13 +257,44 @@ impl Connection {
         .encode(buf);
         // Not tracked as in flight: a CLOSE is never retransmitted, only repeated.
         let now = self.last_sent;
+        self.seal_untracked(now, (i, pn), buf, header_len)
+    }
+
+    /// Seals the packet that starts `buf` and records its number on path `i`, neither
+    /// in flight nor ack-eliciting (a close, a probe to an unproven address).
+    pub(super) fn seal_untracked(
+        &mut self,
+        now: Instant,
+        (i, pn): (usize, u64),
+        buf: &mut Vec<u8>,
+        header_len: usize,
+    ) -> Option<usize> {
         self.seal_and_record(
             now,
-            (0, pn),
+            (i, pn),
             buf,
             (0, header_len),
             (false, SentFrames::default()),
         )
+    }
+
+    /// A packet of path `i` carrying only its ACK (a path the selector did not choose).
+    fn build_ack_packet(&mut self, now: Instant, i: usize, buf: &mut Vec<u8>) -> Option<usize> {
+        let tag_len = self.protection.as_ref()?.tag_len();
+        let mds = usize::from(self.paths[i].mds);
+        if !self.paths[i].budget.allows(mds) {
+            return None;
+        }
+        let (pn, header_len) = self.start_short_packet(i, buf);
+        let mut sent = SentFrames::default();
+        self.write_acks(now, i, buf, mds - tag_len, &mut sent);
+        if buf.len() == header_len {
+            buf.clear();
+            return None;
+        }
+        let size = self.seal_and_record(now, (i, pn), buf, (0, header_len), (false, sent))?;
+        self.on_datagram_sent(now, i, size);
+        Some(size)
     }
 
     /// Appends one short-header packet for path `i`, at most `max_size` bytes; returns
@@ -330,6 +404,7 @@ impl Connection {
             || f.max_data_pending
             || !self.dgram_out.is_empty()
             || self.paths[i].response.is_some()
+            || self.has_path_signals()
         {
             return true;
         }
@@ -344,21 +419,18 @@ impl Connection {
         })
     }
 
-    /// ACK frames for every path with something to acknowledge, path `first` first.
+    /// The ACK frame of path `i`, if it has something to acknowledge. Each path's ACKs
+    /// travel on the path itself, so an RTT sample measures one path both ways.
     fn write_acks(
         &mut self,
         now: Instant,
-        first: usize,
+        i: usize,
         buf: &mut Vec<u8>,
         limit: usize,
         sent: &mut SentFrames,
     ) {
-        let n = self.paths.len();
-        for k in 0..n {
-            let i = (first + k) % n;
-            if self.paths[i].rx.ack_needed {
-                self.write_ack(now, i, buf, limit, sent);
-            }
+        if self.paths[i].rx.ack_needed {
+            self.write_ack(now, i, buf, limit, sent);
         }
     }
 
@@ -433,6 +505,7 @@ impl Connection {
             }
         }
         self.write_connection_credit(buf, limit, sent);
+        self.write_path_signals(buf, limit, sent);
         for (&id, ch) in self.channels.iter_mut() {
             if ch.open_pending && !ch.open_in_flight {
                 let f = Frame::ChannelOpen {

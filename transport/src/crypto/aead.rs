@@ -34,6 +34,9 @@ fn nonce(path_id: u64, packet_number: u64) -> Option<Nonce> {
     Some(Nonce::from(n))
 }
 
+/// Paths whose phase start is remembered (twice the most paths a connection holds).
+const MAX_PHASE_STARTS: usize = 2 * crate::config::MAX_PATHS as usize;
+
 /// One generation of a direction's key.
 struct Generation {
     key: Zeroizing<[u8; 32]>,
@@ -60,8 +63,9 @@ pub struct AeadProtection {
     recv_next: Generation,
     /// The receive key before the last update, for reordered packets.
     recv_previous: Option<Generation>,
-    /// First packet number received in the current receive phase.
-    recv_phase_start: Option<u64>,
+    /// First packet number received in the current receive phase, per path (each path
+    /// numbers its packets on its own); at most [`MAX_PHASE_STARTS`] paths.
+    recv_phase_start: Vec<(u64, u64)>,
     auth_failures: u64,
     updates: u64,
 }
@@ -90,7 +94,7 @@ impl AeadProtection {
             recv_phase: false,
             recv_next,
             recv_previous: None,
-            recv_phase_start: None,
+            recv_phase_start: Vec::new(),
             auth_failures: 0,
             updates: 0,
         }
@@ -99,6 +103,28 @@ impl AeadProtection {
     /// Packets that failed authentication so far.
     pub fn auth_failures(&self) -> u64 {
         self.auth_failures
+    }
+
+    fn phase_start(&self, path_id: u64) -> Option<u64> {
+        self.recv_phase_start
+            .iter()
+            .find(|(p, _)| *p == path_id)
+            .map(|&(_, pn)| pn)
+    }
+
+    fn set_phase_start(&mut self, path_id: u64, pn: u64) {
+        if let Some(e) = self
+            .recv_phase_start
+            .iter_mut()
+            .find(|(p, _)| *p == path_id)
+        {
+            e.1 = pn;
+            return;
+        }
+        if self.recv_phase_start.len() >= MAX_PHASE_STARTS {
+            self.recv_phase_start.remove(0);
+        }
+        self.recv_phase_start.push((path_id, pn));
     }
 
     fn try_open(
@@ -140,7 +166,7 @@ impl AeadProtection {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Which {
     Current,
     Next,
@@ -196,19 +222,29 @@ impl PacketProtection for AeadProtection {
             self.auth_failures += 1;
             return Err(CryptoError::Authentication);
         };
+        let start = self.phase_start(path_id);
         let which = if key_phase == self.recv_phase {
             Which::Current
-        } else if self
-            .recv_phase_start
-            .is_some_and(|start| packet_number < start)
-        {
+        } else if start.is_some_and(|start| packet_number < start) {
             Which::Previous
         } else {
             Which::Next
         };
-        // Decrypting in place destroys the ciphertext on a failed attempt only if we
-        // retried; every packet is tried with exactly one generation, so no copy needed.
-        match self.open_with(which, &nonce, header, payload) {
+        // A failed attempt leaves the payload as it was. A packet is tried with one
+        // generation, except one of the other phase on a path that has not carried a
+        // packet of the current phase yet: it is the peer's next phase or, reordered
+        // across paths, its previous one; the next key is tried first, then the previous.
+        let mut result = self.open_with(which, &nonce, header, payload);
+        let mut which = which;
+        if result.is_err()
+            && which == Which::Next
+            && start.is_none()
+            && self.recv_previous.is_some()
+        {
+            which = Which::Previous;
+            result = self.open_with(which, &nonce, header, payload);
+        }
+        match result {
             Err(e) => {
                 self.auth_failures += 1;
                 Err(e)
@@ -216,8 +252,8 @@ impl PacketProtection for AeadProtection {
             Ok(len) => {
                 match which {
                     Which::Current => {
-                        if self.recv_phase_start.is_none_or(|s| packet_number < s) {
-                            self.recv_phase_start = Some(packet_number);
+                        if start.is_none_or(|s| packet_number < s) {
+                            self.set_phase_start(path_id, packet_number);
                         }
                     }
                     Which::Previous => {}
@@ -227,7 +263,8 @@ impl PacketProtection for AeadProtection {
                         let old = std::mem::replace(&mut self.recv_next, next_next);
                         self.recv_previous = Some(std::mem::replace(&mut self.recv, old));
                         self.recv_phase = !self.recv_phase;
-                        self.recv_phase_start = Some(packet_number);
+                        self.recv_phase_start.clear();
+                        self.set_phase_start(path_id, packet_number);
                         if self.send_phase != self.recv_phase {
                             self.send = self.send.next();
                             self.send_phase = self.recv_phase;
@@ -385,6 +422,36 @@ mod tests {
             assert!(r.update_keys() || s.update_keys());
         }
         assert!(a.key_updates() > 50 && b.key_updates() > 50);
+    }
+
+    #[test]
+    fn key_phases_are_told_apart_per_path() {
+        let (mut a, mut b) = pair();
+        // Path 2 numbers its packets far above path 0's.
+        let (late, ph0) = packet(&mut a, 2, 500, b"sent on path 2 before the update");
+        let (p0, _) = packet(&mut a, 0, 3, b"x");
+        assert!(open(&mut b, 0, 3, ph0, &p0).is_some());
+        assert!(a.update_keys());
+        let (after, ph1) = packet(&mut a, 0, 4, b"after");
+        assert_eq!(open(&mut b, 0, 4, ph1, &after).unwrap(), b"after");
+        // Path 2's packet of the previous phase, reordered across paths, still opens
+        // (its number is above path 0's first of the new phase, but path 2 has none yet).
+        let failures = b.auth_failures();
+        assert_eq!(
+            open(&mut b, 2, 500, ph0, &late).unwrap(),
+            b"sent on path 2 before the update"
+        );
+        assert_eq!(b.auth_failures(), failures);
+        // Once path 2 carried a packet of the new phase, an older number there is the
+        // previous phase and a newer one is the current phase.
+        let (p2, _) = packet(&mut a, 2, 501, b"new phase on path 2");
+        assert!(open(&mut b, 2, 501, ph1, &p2).is_some());
+        let (forged, _) = packet(&mut a, 2, 502, b"y");
+        assert!(
+            open(&mut b, 2, 502, ph0, &forged).is_none(),
+            "wrong phase bit"
+        );
+        assert_eq!(b.auth_failures(), failures + 1);
     }
 
     #[test]

@@ -255,9 +255,18 @@ pub fn every_frame_type() -> Vec<u8> {
         },
         Frame::PathChallenge { data: [7; 8] },
         Frame::PathResponse { data: [9; 8] },
+        Frame::PathStatus {
+            path_id: 0,
+            sequence: 1,
+            standby: false,
+        },
         Frame::ChannelClose {
             channel: 1,
             final_size: 6,
+            error_code: 0,
+        },
+        Frame::PathAbandon {
+            path_id: 0,
             error_code: 0,
         },
         Frame::Padding { len: 3 },

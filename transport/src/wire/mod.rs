@@ -54,6 +54,9 @@ pub enum WireError {
     /// An offset + length that exceeds 2^62 - 1.
     #[error("offset or length overflow")]
     Overflow,
+    /// A PATH_STATUS frame whose status is neither 1 (available) nor 2 (standby).
+    #[error("invalid path status")]
+    InvalidPathStatus,
     /// A transport parameter that is repeated or out of its allowed range.
     #[error("invalid transport parameter")]
     InvalidParameter,

@@ -18,6 +18,8 @@
 //! | 0x0b | CHANNEL_BLOCKED    | channel, limit                                               |
 //! | 0x0c | PATH_CHALLENGE     | data (8 bytes)                                               |
 //! | 0x0d | PATH_RESPONSE      | data (8 bytes)                                               |
+//! | 0x0e | PATH_STATUS        | path_id, sequence, status (1 available, 2 standby)           |
+//! | 0x0f | PATH_ABANDON       | path_id, error_code                                          |
 //!
 //! Decoding is canonical: a frame that decodes re-encodes to exactly the bytes it was
 //! decoded from (varints are minimal and every field is determined by the value).
@@ -64,6 +66,10 @@ pub enum FrameType {
     PathChallenge = 0x0c,
     /// Echoes a PATH_CHALLENGE's bytes.
     PathResponse = 0x0d,
+    /// Marks a path available or standby (multipath).
+    PathStatus = 0x0e,
+    /// Closes a path (multipath).
+    PathAbandon = 0x0f,
 }
 
 impl FrameType {
@@ -89,6 +95,8 @@ impl FrameType {
             0x0b => FrameType::ChannelBlocked,
             0x0c => FrameType::PathChallenge,
             0x0d => FrameType::PathResponse,
+            0x0e => FrameType::PathStatus,
+            0x0f => FrameType::PathAbandon,
             _ => return None,
         })
     }
@@ -295,6 +303,24 @@ pub enum Frame<'a> {
         /// The challenge's bytes.
         data: [u8; 8],
     },
+    /// The sender wants `path_id` used normally (`standby == false`) or kept in reserve.
+    /// Of several PATH_STATUS frames for one path, the highest `sequence` counts.
+    PathStatus {
+        /// The path.
+        path_id: u64,
+        /// Increases with every PATH_STATUS the sender sends for the path.
+        sequence: u64,
+        /// Standby (wire value 2) rather than available (1).
+        standby: bool,
+    },
+    /// The sender closed `path_id`: nothing more is sent on it, and its packets in flight
+    /// are treated as lost.
+    PathAbandon {
+        /// The path.
+        path_id: u64,
+        /// Why (0: no error, the path is simply no longer wanted).
+        error_code: u64,
+    },
 }
 
 /// Encoded size of a length prefix followed by `len` bytes.
@@ -340,6 +366,8 @@ impl<'a> Frame<'a> {
             Frame::ChannelBlocked { .. } => FrameType::ChannelBlocked,
             Frame::PathChallenge { .. } => FrameType::PathChallenge,
             Frame::PathResponse { .. } => FrameType::PathResponse,
+            Frame::PathStatus { .. } => FrameType::PathStatus,
+            Frame::PathAbandon { .. } => FrameType::PathAbandon,
         }
     }
 
@@ -372,6 +400,13 @@ impl<'a> Frame<'a> {
             Frame::DataBlocked { limit } => varint_len(*limit),
             Frame::ChannelBlocked { channel, limit } => varint_len(*channel) + varint_len(*limit),
             Frame::PathChallenge { .. } | Frame::PathResponse { .. } => 8,
+            Frame::PathStatus {
+                path_id, sequence, ..
+            } => varint_len(*path_id) + varint_len(*sequence) + 1,
+            Frame::PathAbandon {
+                path_id,
+                error_code,
+            } => varint_len(*path_id) + varint_len(*error_code),
         };
         1 + body
     }
@@ -441,6 +476,22 @@ impl<'a> Frame<'a> {
             }
             Frame::PathChallenge { data } | Frame::PathResponse { data } => {
                 out.extend_from_slice(data);
+            }
+            Frame::PathStatus {
+                path_id,
+                sequence,
+                standby,
+            } => {
+                write_varint(out, *path_id);
+                write_varint(out, *sequence);
+                write_varint(out, if *standby { 2 } else { 1 });
+            }
+            Frame::PathAbandon {
+                path_id,
+                error_code,
+            } => {
+                write_varint(out, *path_id);
+                write_varint(out, *error_code);
             }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
@@ -517,6 +568,19 @@ impl<'a> Frame<'a> {
             },
             FrameType::PathResponse => Frame::PathResponse {
                 data: r.array("path response")?,
+            },
+            FrameType::PathStatus => Frame::PathStatus {
+                path_id: r.varint("path id")?,
+                sequence: r.varint("path status sequence")?,
+                standby: match r.varint("path status")? {
+                    1 => false,
+                    2 => true,
+                    _ => return Err(WireError::InvalidPathStatus),
+                },
+            },
+            FrameType::PathAbandon => Frame::PathAbandon {
+                path_id: r.varint("path id")?,
+                error_code: r.varint("error code")?,
             },
         })
     }

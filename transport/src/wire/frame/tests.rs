@@ -11,17 +11,17 @@ fn decode_one(bytes: &[u8]) -> Result<Frame<'_>, WireError> {
 
 #[test]
 fn wire_frame_type_codes_roundtrip() {
-    for code in 0..=0x0du64 {
+    for code in 0..=0x0fu64 {
         let ty = FrameType::from_code(code).expect("known code");
         assert_eq!(ty.code(), code);
     }
-    assert_eq!(FrameType::from_code(0x0e), None);
+    assert_eq!(FrameType::from_code(0x10), None);
     assert_eq!(FrameType::from_code(u64::MAX), None);
 }
 
 #[test]
 fn wire_frame_unknown_types() {
-    assert_eq!(decode_one(&[0x0e]), Err(WireError::UnknownFrameType(0x0e)));
+    assert_eq!(decode_one(&[0x10]), Err(WireError::UnknownFrameType(0x10)));
     assert_eq!(decode_one(&[0x3f]), Err(WireError::UnknownFrameType(0x3f)));
     assert_eq!(
         decode_one(&[0x40, 0x40]),
@@ -240,10 +240,10 @@ fn wire_frame_label_and_reason_limits() {
 
 #[test]
 fn wire_frame_iterator_stops_after_error() {
-    let mut it = Frames::new(&[0x01, 0x0e, 0x01, 0x01]);
+    let mut it = Frames::new(&[0x01, 0x10, 0x01, 0x01]);
     assert_eq!(it.next(), Some(Ok(Frame::Ping)));
     assert_eq!(it.position(), 1);
-    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x0e))));
+    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x10))));
     assert_eq!(it.next(), None);
     assert_eq!(it.next(), None);
     let mut it = Frames::new(&[0x01, 0x05]);
@@ -299,6 +299,15 @@ fn wire_frame_ack_eliciting() {
         },
         Frame::PathChallenge { data: [1; 8] },
         Frame::PathResponse { data: [2; 8] },
+        Frame::PathStatus {
+            path_id: 1,
+            sequence: 0,
+            standby: true,
+        },
+        Frame::PathAbandon {
+            path_id: 1,
+            error_code: 0,
+        },
     ] {
         assert!(f.is_ack_eliciting(), "{f:?}");
     }
@@ -354,4 +363,46 @@ fn wire_frame_channel_data_overhead_matches() {
         Frame::channel_data_overhead(64, 16384, 1 << 30),
         1 + 2 + 4 + 8
     );
+}
+
+#[test]
+fn wire_frame_path_status_and_abandon() {
+    let status = Frame::PathStatus {
+        path_id: 2,
+        sequence: 300,
+        standby: true,
+    };
+    let mut out = Vec::new();
+    status.encode(&mut out);
+    assert_eq!(out, [0x0e, 0x02, 0x41, 0x2c, 0x02]);
+    assert_eq!(status.encoded_len(), 5);
+    assert_eq!(decode_one(&out), Ok(status));
+    for bad in [0u8, 3, 0x3f] {
+        assert_eq!(
+            decode_one(&[0x0e, 0x02, 0x00, bad]),
+            Err(WireError::InvalidPathStatus)
+        );
+    }
+    let available = [0x0e, 0x01, 0x00, 0x01];
+    assert_eq!(
+        decode_one(&available),
+        Ok(Frame::PathStatus {
+            path_id: 1,
+            sequence: 0,
+            standby: false
+        })
+    );
+    let abandon = Frame::PathAbandon {
+        path_id: 4,
+        error_code: 0x0a,
+    };
+    let mut out = Vec::new();
+    abandon.encode(&mut out);
+    assert_eq!(out, [0x0f, 0x04, 0x0a]);
+    assert_eq!(decode_one(&out), Ok(abandon.clone()));
+    assert!(matches!(
+        decode_one(&out[..2]),
+        Err(WireError::Truncated { .. })
+    ));
+    assert!(!abandon.is_probing());
 }
