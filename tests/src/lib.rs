@@ -16,6 +16,7 @@
 //! - [`scenarios`]: complete scenarios returning reports (used by the tests and by
 //!   `netchan-bench`).
 //! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
+//! - [`multipath`]: pairs with a second address on each node and a second path.
 //! - [`transfer`]: a client → server transfer over a connected pair, verified, with the
 //!   path events of both sides.
 //!
@@ -28,6 +29,7 @@ pub mod congestion;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod link;
+pub mod multipath;
 pub mod pair;
 pub mod scenarios;
 pub mod sim;

@@ -1,6 +1,7 @@
-//! A client → server transfer on one channel of a connected pair
-//! ([`scenarios::connected_pair`](crate::scenarios::connected_pair)), verified exactly once
-//! and in order, recording every path event of both sides and when it happened.
+//! A transfer on one channel of a connected pair
+//! ([`scenarios::connected_pair`](crate::scenarios::connected_pair)), client → server or
+//! the reverse, verified exactly once and in order, recording every path event of both
+//! sides and when it happened.
 
 use crate::scenarios::{CLIENT, SERVER};
 use crate::sim::{Control, NodeId, Sim};
@@ -23,6 +24,8 @@ pub struct Transfer {
     pub stream: Stream,
     /// Path events: (virtual time, node, event).
     pub events: Vec<(Duration, NodeId, PathEvent)>,
+    /// The sending node ([`CLIENT`] or [`SERVER`]).
+    pub from: NodeId,
 }
 
 impl Transfer {
@@ -33,9 +36,20 @@ impl Transfer {
         server: ConnectionHandle,
         stream: Stream,
     ) -> Self {
-        let out = sim.nodes[CLIENT]
+        Self::start_from(sim, CLIENT, (client, server), stream)
+    }
+
+    /// Opens a channel from node `from` ([`CLIENT`] or [`SERVER`]) to the other.
+    pub fn start_from(
+        sim: &mut Sim,
+        from: NodeId,
+        (client, server): (ConnectionHandle, ConnectionHandle),
+        stream: Stream,
+    ) -> Self {
+        let h = if from == CLIENT { client } else { server };
+        let out = sim.nodes[from]
             .endpoint
-            .connection(client)
+            .connection(h)
             .and_then(|c| c.open_channel(b"transfer").ok())
             .expect("channel");
         Transfer {
@@ -45,7 +59,13 @@ impl Transfer {
             inbound: None,
             stream,
             events: Vec::new(),
+            from,
         }
+    }
+
+    /// The receiving node.
+    pub fn to(&self) -> NodeId {
+        if self.from == CLIENT { SERVER } else { CLIENT }
     }
 
     /// Takes both sides' events (see [`collect_events`]).
@@ -53,25 +73,41 @@ impl Transfer {
         collect_events(sim, &mut self.events, &mut self.inbound);
     }
 
-    /// One drive step: events, up to 32 more messages, verification of what arrived.
+    /// One drive step: events, then [`pump`](Self::pump). (Only for a client → server
+    /// transfer: the events of both sides are taken.)
     pub fn step(&mut self, sim: &mut Sim) -> Control {
         self.collect(sim);
-        let conn = sim.nodes[CLIENT]
+        self.pump(sim)
+    }
+
+    /// Up to 32 more messages, verification of what arrived; `Done` once all did. The
+    /// caller takes the events and sets [`inbound`](Self::inbound).
+    pub fn pump(&mut self, sim: &mut Sim) -> Control {
+        let (to, handle) = (self.to(), self.handle(self.from));
+        let conn = sim.nodes[self.from]
             .endpoint
-            .connection(self.client)
-            .expect("client");
+            .connection(handle)
+            .expect("sender");
         self.stream.pump(conn, self.out, 32).expect("send");
         if let Some(ch) = self.inbound {
-            let conn = sim.nodes[SERVER]
-                .endpoint
-                .connection(self.server)
-                .expect("server");
+            let handle = self.handle(to);
+            let conn = sim.nodes[to].endpoint.connection(handle).expect("receiver");
             self.stream.drain(conn, ch).expect("exactly once, in order");
         }
         if self.stream.all_received() {
             Control::Done
         } else {
             Control::Continue
+        }
+    }
+}
+
+impl Transfer {
+    fn handle(&self, node: NodeId) -> ConnectionHandle {
+        if node == CLIENT {
+            self.client
+        } else {
+            self.server
         }
     }
 }

@@ -7,7 +7,8 @@
 //! in netchan-multipath); what is tested is the transport's mechanism under it.
 
 use netchan_tests::link::LinkConfig;
-use netchan_tests::scenarios::{CLIENT, SERVER, connected_pair};
+use netchan_tests::multipath::{self, second_addresses};
+use netchan_tests::scenarios::{CLIENT, SERVER};
 use netchan_tests::sim::{Control, Sim};
 use netchan_tests::transfer::{Transfer, collect_events};
 use netchan_tests::workload::Stream;
@@ -68,11 +69,6 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
-/// The client's and the server's second addresses.
-fn second() -> (SocketAddr, SocketAddr) {
-    (addr("10.0.1.1:4433"), addr("10.0.1.2:4433"))
-}
-
 /// 20 Mbit/s at `ms` one way.
 fn link(ms: u64) -> LinkConfig {
     LinkConfig {
@@ -83,19 +79,14 @@ fn link(ms: u64) -> LinkConfig {
 }
 
 /// A connected pair (first path 10 ms one way) whose nodes have second addresses joined
-/// by a 30 ms link.
+/// by a 30 ms link, allowing `client` and `server` paths.
 fn two_address_pair(
     seed: u64,
     client: u64,
     server: u64,
 ) -> (Sim, ConnectionHandle, ConnectionHandle) {
-    let (mut sim, c, s) =
-        connected_pair(seed, config(client), config(server), link(10)).expect("connected");
-    let (c1, s1) = second();
-    sim.add_address(CLIENT, c1);
-    sim.add_address(SERVER, s1);
-    sim.set_path_links(c1, s1, link(30));
-    (sim, c, s)
+    let configs = (config(client), config(server));
+    multipath::two_address_pair(seed, configs, link(10), link(30)).expect("connected")
 }
 
 /// Every path event of both sides, with the time and the node it happened on.
@@ -116,30 +107,7 @@ fn paths(sim: &mut Sim, node: usize, h: ConnectionHandle) -> Vec<PathStats> {
 
 /// Opens the second path from the client and runs until both sides validated it.
 fn open_second_path(sim: &mut Sim, c: ConnectionHandle, log: &mut Log) -> u64 {
-    let (c1, s1) = second();
-    let now = sim.now;
-    let id = sim.nodes[CLIENT]
-        .endpoint
-        .connection(c)
-        .expect("client")
-        .open_path(now, c1, s1)
-        .expect("open path");
-    let mut inbound = None;
-    sim.run(100_000, sim.elapsed() + Duration::from_secs(5), |sim| {
-        collect_events(sim, log, &mut inbound);
-        let validated = |n| {
-            log.iter().any(|(_, node, e)| {
-                *node == n && matches!(e, PathEvent::Validated { path, .. } if *path == id)
-            })
-        };
-        if validated(CLIENT) && validated(SERVER) {
-            Control::Done
-        } else {
-            Control::Continue
-        }
-    })
-    .expect("both sides validate the new path");
-    id
+    multipath::open_second_path(sim, c, log).expect("both sides validate the new path")
 }
 
 #[test]
@@ -151,7 +119,7 @@ fn second_path_opens_and_carries_data() {
     assert_eq!(id, 2, "the dialer's first extra path id");
     let took = sim.elapsed() - opened_at;
     let server_paths = paths(&mut sim, SERVER, s);
-    let (c1, s1) = second();
+    let (c1, s1) = second_addresses();
     assert_eq!(server_paths.len(), 2);
     assert_eq!(
         (
@@ -201,7 +169,7 @@ fn abandoned_path_hands_its_data_to_the_other() {
     let (mut sim, c, s) = two_address_pair(2, 4, 4);
     let mut log = Vec::new();
     let id = open_second_path(&mut sim, c, &mut log);
-    let (c1, s1) = second();
+    let (c1, s1) = second_addresses();
     // The second path goes dark 300 ms into the transfer; 100 ms later the client
     // abandons it with data in flight there.
     let t0 = sim.elapsed();
@@ -311,7 +279,7 @@ fn path_limits_hold() {
     open_second_path(&mut sim, c, &mut log);
     let now = sim.now;
     let conn = sim.nodes[CLIENT].endpoint.connection(c).expect("client");
-    let (c1, s1) = second();
+    let (c1, s1) = second_addresses();
     assert_eq!(conn.open_path(now, c1, s1), Err(PathError::TooManyPaths));
     // Without multipath on both sides nothing opens.
     let (mut sim, c, _s) = two_address_pair(5, 4, 1);
@@ -335,7 +303,7 @@ fn path_limits_hold() {
 #[test]
 fn new_path_that_never_answers_is_abandoned() {
     let (mut sim, c, _s) = two_address_pair(7, 4, 4);
-    let (c1, _) = second();
+    let (c1, _) = second_addresses();
     let nowhere = addr("192.0.2.99:4433");
     let now = sim.now;
     let id = sim.nodes[CLIENT]

@@ -58,6 +58,45 @@ pub struct PathView {
     pub loss_rate: f64,
     /// Largest datagram the path carries.
     pub max_datagram_size: u16,
+    /// Estimated bandwidth in bytes per second (0 before the first sample; see
+    /// [`PathStats::bandwidth`]).
+    pub bandwidth: f64,
+    /// Bytes the connection has waiting to be sent (new and lost channel data and
+    /// datagrams, within flow control; counted up to 64 MiB): the same for every path.
+    pub backlog: u64,
+    /// How long until the path's pacer lets a full-size packet go (zero: now).
+    pub pacing_wait: Duration,
+}
+
+impl PathView {
+    /// A view with the given identity and neutral figures (RTT 100 ms, a 12,000-byte
+    /// window with room, nothing in flight, 1200-byte datagrams), for building views in
+    /// tests of a selector; set the public fields to describe a path.
+    pub fn new(id: u64, status: PathStatus, local: SocketAddr, remote: SocketAddr) -> Self {
+        PathView {
+            id,
+            status,
+            local,
+            remote,
+            rtt: Duration::from_millis(100),
+            min_rtt: Duration::from_millis(100),
+            cwnd: 12_000,
+            bytes_in_flight: 0,
+            can_send: true,
+            pto_count: 0,
+            loss_rate: 0.0,
+            max_datagram_size: 1200,
+            bandwidth: 0.0,
+            backlog: 0,
+            pacing_wait: Duration::ZERO,
+        }
+    }
+
+    /// Whether a full-size packet may leave on the path now: room in the window and the
+    /// pacer's leave.
+    pub fn ready(&self) -> bool {
+        self.can_send && self.pacing_wait.is_zero()
+    }
 }
 
 /// Chooses the path of each packet a connection sends (the multipath scheduler seam).
@@ -199,20 +238,7 @@ mod tests {
 
     fn view(id: u64, status: PathStatus) -> PathView {
         let a: SocketAddr = "10.0.0.1:1".parse().expect("address");
-        PathView {
-            id,
-            status,
-            local: a,
-            remote: a,
-            rtt: Duration::from_millis(10),
-            min_rtt: Duration::from_millis(10),
-            cwnd: 12_000,
-            bytes_in_flight: 0,
-            can_send: true,
-            pto_count: 0,
-            loss_rate: 0.0,
-            max_datagram_size: 1200,
-        }
+        PathView::new(id, status, a, a)
     }
 
     #[test]

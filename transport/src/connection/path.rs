@@ -357,6 +357,9 @@ impl Path {
                 rs.packets_lost as f64 / rs.packets_sent as f64
             },
             max_datagram_size: self.mds,
+            bandwidth: self.recovery.bandwidth_estimate(),
+            backlog: 0,
+            pacing_wait: std::time::Duration::ZERO,
         }
     }
 

@@ -8,6 +8,8 @@ use crate::wire::{AckFrame, Frame, FrameType, Header, MAX_ACK_RANGES, ShortHeade
 
 /// Header, AEAD tag and frame headers of a small packet (an estimate for sizing).
 const PACKET_OVERHEAD: u64 = 48;
+/// The backlog a path selector is shown is counted up to this many bytes.
+const MAX_BACKLOG_VIEW: u64 = 64 << 20;
 
 impl Connection {
     /// Writes the next datagrams to send into `buf` (which is cleared first): one, or up
@@ -97,7 +99,25 @@ impl Connection {
     fn select_path(&mut self, now: Instant) -> Option<usize> {
         let mut views = std::mem::take(&mut self.scratch_views);
         views.clear();
-        views.extend(self.paths.iter().filter(|p| p.selectable()).map(Path::view));
+        // One path: the choice is made, skip counting the backlog.
+        let backlog = if self.paths.len() > 1 {
+            self.pending_payload(MAX_BACKLOG_VIEW).0
+        } else {
+            0
+        };
+        for p in self.paths.iter_mut().filter(|p| p.selectable()) {
+            let mut v = p.view();
+            v.backlog = backlog;
+            let mds = u64::from(p.mds);
+            if let Some(t) = p.recovery.pacing_delay(now, mds) {
+                v.pacing_wait = t.saturating_duration_since(now);
+                if backlog > 0 {
+                    // Wake up when this path may send, even if the selector now skips it.
+                    p.timers.set(PathTimer::Pacing, Some(t));
+                }
+            }
+            views.push(v);
+        }
         let chosen = if views.is_empty() {
             None
         } else {
@@ -108,16 +128,18 @@ impl Connection {
     }
 
     /// A path that must send on its own account whatever the selector prefers: a probe
-    /// timeout's probes test that very path (and carry data like any packet), and an
+    /// timeout's probes test that very path (and carry data like any packet); an
     /// immediate ACK goes back on the path it acknowledges (so each path's RTT samples
-    /// measure that path), alone unless the path also probes.
+    /// measure that path) and a PATH_RESPONSE to the address that challenged it, alone
+    /// unless the path also probes.
     fn path_with_own_duty(&self) -> Option<usize> {
         if self.paths.len() == 1 {
             return None; // single path: the selector's path is the only one
         }
-        self.paths
-            .iter()
-            .position(|p| p.selectable() && (p.probes > 0 || (p.rx.ack_needed && p.rx.ack_now)))
+        self.paths.iter().position(|p| {
+            p.selectable()
+                && (p.probes > 0 || (p.rx.ack_needed && p.rx.ack_now) || p.response.is_some())
+        })
     }
 
     /// Packets of one path (one with a duty of its own, else the selected one), batched
@@ -278,7 +300,8 @@ impl Connection {
         )
     }
 
-    /// A packet of path `i` carrying only its ACK (a path the selector did not choose).
+    /// A packet of path `i` carrying only its ACK and the PATH_RESPONSE it owes (a path
+    /// the selector did not choose).
     fn build_ack_packet(&mut self, now: Instant, i: usize, buf: &mut Vec<u8>) -> Option<usize> {
         let tag_len = self.protection.as_ref()?.tag_len();
         let mds = usize::from(self.paths[i].mds);
@@ -288,11 +311,16 @@ impl Connection {
         let (pn, header_len) = self.start_short_packet(i, buf);
         let mut sent = SentFrames::default();
         self.write_acks(now, i, buf, mds - tag_len, &mut sent);
+        let response = self.paths[i].response.take();
+        if let Some(data) = response {
+            Frame::PathResponse { data }.encode(buf);
+        }
         if buf.len() == header_len {
             buf.clear();
             return None;
         }
-        let size = self.seal_and_record(now, (i, pn), buf, (0, header_len), (false, sent))?;
+        let eliciting = response.is_some();
+        let size = self.seal_and_record(now, (i, pn), buf, (0, header_len), (eliciting, sent))?;
         self.on_datagram_sent(now, i, size);
         Some(size)
     }
