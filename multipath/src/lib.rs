@@ -1,34 +1,84 @@
 //! # netchan-multipath — "RAID for the network"
 //!
 //! The sans-IO multipath policies of netchan (see `DESIGN.md` §6), plugged into the
-//! transport through its path-selection seam: each scheduler here is a
-//! [`PathSelectorFactory`](netchan_transport::PathSelectorFactory) set in
+//! transport through its path-selection seam: the [`Scheduler`] is a
+//! [`PathSelectorFactory`] set in
 //! [`TransportConfig::path_selector`](netchan_transport::TransportConfig), and the
-//! transport asks it for the path of every packet it sends. The mechanism — several
-//! paths per connection, their validation, status and abandonment, per-path recovery and
-//! congestion control — is the transport's (`docs/PROTOCOL.md` §12.5).
+//! transport asks it for the path of every packet, for the paths that carry copies of a
+//! channel's data, and whether a path whose probe timer fired has failed. The
+//! mechanism — several paths per connection, their validation, status and abandonment,
+//! per-path recovery and congestion control, copy queues, failover of a failed path's
+//! data in flight — is the transport's (`docs/PROTOCOL.md` §12.5).
 //!
-//! - [`Stripe`] (RAID-0): each packet on the path that delivers it earliest, so the
-//!   aggregate approaches the sum of the path rates without head-of-line stalls on the
-//!   slow path.
+//! Each channel direction has a [`PathMode`] (the connection's default,
+//! [`TransportConfig::path_mode`](netchan_transport::TransportConfig), or its own via
+//! [`Connection::set_channel_mode`](netchan_transport::Connection::set_channel_mode)):
 //!
-//! Still to come: `mirror`, `parity`, `hedged` and `backup`, and a path manager that
-//! moves a failed path's data in flight at once.
+//! - `stripe` (RAID-0, [`stripe`]): each packet on the path that delivers it earliest, so
+//!   the aggregate approaches the sum of the path rates without head-of-line stalls on
+//!   the slow path;
+//! - `mirror` (RAID-1, [`copies`]): the data on every healthy active path, the first copy
+//!   to arrive wins;
+//! - `hedged` ([`copies`]): striped, small packets and message tails also on the best
+//!   other path, everything from a degrading path copied;
+//! - `backup`: striped over the active paths; standby paths carry only liveness probes
+//!   until every active path has failed, then take over, and hand back when one returns;
+//! - `parity`: striped for now (the parity packets are still to come).
+//!
+//! A path fails by the [`health`] rule; its data in flight moves to the others at once.
 //!
 //! ```
-//! use netchan_multipath::Stripe;
-//! use netchan_transport::TransportConfig;
+//! use netchan_multipath::Scheduler;
+//! use netchan_transport::{PathMode, TransportConfig};
 //! use std::sync::Arc;
 //!
-//! // Both sides allow four paths; packets are striped over the validated ones.
+//! // Both sides allow four paths; channels are mirrored unless they choose otherwise.
 //! let config = TransportConfig::default()
 //!     .max_paths(4)
-//!     .path_selector(Arc::new(Stripe));
+//!     .path_selector(Arc::new(Scheduler::default()))
+//!     .path_mode(PathMode::Mirror);
 //! assert_eq!(config.max_paths, 4);
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod copies;
+pub mod health;
 pub mod stripe;
 
-pub use stripe::Stripe;
+pub use copies::Copies;
+pub use health::Health;
+pub use netchan_transport::PathMode;
+
+use netchan_transport::{PathSelector, PathSelectorFactory, PathView, SentData};
+use std::time::Instant;
+
+/// The multipath scheduler: every mode of [`PathMode`], one instance per connection
+/// (stateless; the factory is its own product).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scheduler {
+    /// When a path has failed.
+    pub health: Health,
+    /// Which paths carry copies (mirror, hedged).
+    pub copies: Copies,
+}
+
+impl PathSelectorFactory for Scheduler {
+    fn build(&self) -> Box<dyn PathSelector> {
+        Box::new(*self)
+    }
+}
+
+impl PathSelector for Scheduler {
+    fn select(&mut self, _now: Instant, paths: &[PathView]) -> Option<u64> {
+        stripe::choose(paths)
+    }
+
+    fn copies(&mut self, _now: Instant, sent: &SentData, paths: &[PathView], out: &mut Vec<u64>) {
+        self.copies.targets(sent, paths, out);
+    }
+
+    fn is_failed(&mut self, _now: Instant, path: &PathView, _paths: &[PathView]) -> bool {
+        self.health.is_failed(path)
+    }
+}

@@ -14,39 +14,26 @@
 //! Lost packets need no rule of their own: the transport queues lost data ahead of new
 //! data, so the next packet — on the earliest path — repairs it.
 //!
-//! Failed paths (a probe timeout in a row without an acknowledgement at least
-//! [`FAILED_PTOS`] times) are not used; the transport keeps probing them on their own
-//! timers, and they return as soon as an acknowledgement resets their count. Standby
-//! paths are used only when no active path is usable.
+//! Failed paths ([`PathView::failed`]) are not used; the transport keeps probing them,
+//! and they return as soon as an acknowledgement clears the flag. Standby paths are used
+//! only when no active path is usable: that is the `backup` mode.
 
-use netchan_transport::{PathSelector, PathSelectorFactory, PathStatus, PathView};
-use std::time::{Duration, Instant};
+use netchan_transport::{PathStatus, PathView};
+use std::time::Duration;
 
-/// Probe timeouts in a row after which a path counts as failed.
-pub const FAILED_PTOS: u32 = 2;
-
-/// The stripe scheduler (see the module documentation); stateless.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stripe;
-
-impl PathSelectorFactory for Stripe {
-    fn build(&self) -> Box<dyn PathSelector> {
-        Box::new(Stripe)
-    }
-}
-
-impl PathSelector for Stripe {
-    fn select(&mut self, _now: Instant, paths: &[PathView]) -> Option<u64> {
-        let usable = |status| {
-            paths
-                .iter()
-                .filter(move |p| p.status == status && p.pto_count < FAILED_PTOS)
-        };
-        let chosen = earliest(usable(PathStatus::Active))
-            .or_else(|| earliest(usable(PathStatus::Standby)))
-            .or_else(|| fallback(paths));
-        chosen.map(|p| p.id)
-    }
+/// The path the next packet goes on (see the module documentation): the earliest
+/// usable active path, else the earliest usable standby path, else the first path at
+/// all.
+pub fn choose(paths: &[PathView]) -> Option<u64> {
+    let usable = |status| {
+        paths
+            .iter()
+            .filter(move |p| p.status == status && !p.failed)
+    };
+    let chosen = earliest(usable(PathStatus::Active))
+        .or_else(|| earliest(usable(PathStatus::Standby)))
+        .or_else(|| fallback(paths));
+    chosen.map(|p| p.id)
 }
 
 /// When all else fails: the first active, standby or validating path, failed or not
@@ -79,7 +66,7 @@ fn earliest<'a>(candidates: impl Iterator<Item = &'a PathView> + Clone) -> Optio
 
 /// When a full-size packet placed on `p` now would arrive: the wait for room in the
 /// window (if full) or for the pacer, then half an RTT.
-fn arrival(p: &PathView) -> Duration {
+pub fn arrival(p: &PathView) -> Duration {
     let window = if p.can_send {
         Duration::ZERO
     } else {
@@ -91,7 +78,7 @@ fn arrival(p: &PathView) -> Duration {
 
 /// How long `p` takes to carry `bytes` at its rate: the bandwidth estimate, else the
 /// window per RTT.
-fn transfer_time(p: &PathView, bytes: u64) -> Duration {
+pub fn transfer_time(p: &PathView, bytes: u64) -> Duration {
     let rtt = p.rtt.max(Duration::from_micros(100)).as_secs_f64();
     let rate = if p.bandwidth > 0.0 && p.bandwidth.is_finite() {
         p.bandwidth
@@ -128,63 +115,50 @@ mod tests {
 
     #[test]
     fn the_fast_path_first() {
-        let now = Instant::now();
-        let mut s = Stripe.build();
         let paths = [path(0, 50, MBIT10), path(2, 2, MBIT10)];
-        assert_eq!(s.select(now, &paths), Some(2));
+        assert_eq!(choose(&paths), Some(2));
     }
 
     #[test]
     fn a_long_backlog_fills_the_slow_path_too() {
-        let now = Instant::now();
-        let mut s = Stripe.build();
         let mut fast = full(path(2, 2, MBIT10));
         fast.backlog = 4 << 20; // 3.4 s of the fast path's rate
         let paths = [path(0, 50, MBIT10), fast];
-        assert_eq!(s.select(now, &paths), Some(0));
+        assert_eq!(choose(&paths), Some(0));
     }
 
     #[test]
     fn a_paced_fast_path_leaves_room_for_the_slow_one() {
-        let now = Instant::now();
-        let mut s = Stripe.build();
         let mut fast = path(2, 2, MBIT10);
         fast.pacing_wait = Duration::from_micros(900);
         fast.backlog = 1 << 20;
         let paths = [path(0, 50, MBIT10), fast];
-        assert_eq!(s.select(now, &paths), Some(0));
+        assert_eq!(choose(&paths), Some(0));
         fast.backlog = 0;
-        assert_eq!(s.select(now, &[path(0, 50, MBIT10), fast]), Some(2));
+        assert_eq!(choose(&[path(0, 50, MBIT10), fast]), Some(2));
     }
 
     #[test]
     fn at_the_tail_the_slow_path_waits() {
-        let now = Instant::now();
-        let mut s = Stripe.build();
         let mut fast = full(path(2, 2, MBIT10));
         fast.backlog = 10_000; // 8 ms at the fast path's rate: sooner than 25 ms one way
         let paths = [path(0, 50, MBIT10), fast];
-        assert_eq!(s.select(now, &paths), Some(2), "wait for the fast path");
+        assert_eq!(choose(&paths), Some(2), "wait for the fast path");
     }
 
     #[test]
     fn failed_paths_are_skipped_and_standby_is_the_last_resort() {
-        let now = Instant::now();
-        let mut s = Stripe.build();
         let mut failed = path(2, 2, MBIT10);
-        failed.pto_count = FAILED_PTOS;
+        failed.failed = true;
         let mut standby = path(4, 1, MBIT10);
         standby.status = PathStatus::Standby;
-        assert_eq!(
-            s.select(now, &[path(0, 50, MBIT10), failed, standby]),
-            Some(0)
-        );
+        assert_eq!(choose(&[path(0, 50, MBIT10), failed, standby]), Some(0));
         let mut failed0 = path(0, 50, MBIT10);
-        failed0.pto_count = 3;
-        assert_eq!(s.select(now, &[failed0, failed, standby]), Some(4));
+        failed0.failed = true;
+        assert_eq!(choose(&[failed0, failed, standby]), Some(4));
         // Nothing usable: the first active path, so its probes can bring it back.
-        assert_eq!(s.select(now, &[failed0, failed]), Some(0));
-        assert_eq!(s.select(now, &[]), None);
+        assert_eq!(choose(&[failed0, failed]), Some(0));
+        assert_eq!(choose(&[]), None);
     }
 
     #[test]

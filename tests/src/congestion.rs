@@ -274,7 +274,7 @@ pub fn shared_bottleneck(
     Ok(report)
 }
 
-fn conn(
+pub(crate) fn conn(
     sim: &mut Sim,
     node: NodeId,
     h: ConnectionHandle,

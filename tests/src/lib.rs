@@ -17,6 +17,8 @@
 //!   `netchan-bench`).
 //! - [`workload`]: numbered, hash-verified message streams (exactly once, in order).
 //! - [`multipath`]: pairs with a second address on each node and a second path.
+//! - [`flows`]: paced message flows, one channel and path mode each, with every
+//!   message's delivery time (the multipath mode tests).
 //! - [`transfer`]: a client → server transfer over a connected pair, verified, with the
 //!   path events of both sides.
 //!
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod congestion;
+pub mod flows;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz;

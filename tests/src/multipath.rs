@@ -9,6 +9,17 @@ use netchan_transport::{ConnectionHandle, PathEvent, TransportConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A 10 Mbit/s link (50-packet queue, ±1 ms jitter) with the given one-way delay: the
+/// paths of the multipath mode tests.
+pub fn ten_mbit(one_way_ms: u64) -> LinkConfig {
+    LinkConfig {
+        rate_bps: Some(10_000_000),
+        queue_packets: 50,
+        jitter: Duration::from_millis(1),
+        ..LinkConfig::ideal(Duration::from_millis(one_way_ms))
+    }
+}
+
 /// The client's and the server's second addresses in [`two_address_pair`].
 pub fn second_addresses() -> (SocketAddr, SocketAddr) {
     (

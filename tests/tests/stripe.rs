@@ -6,7 +6,7 @@
 //! `size · 8 / (0.9 · Σrate) + 450 ms`. Here the directions run one after the other
 //! (see [`stripe_aggregates_each_way`]).
 
-use netchan_multipath::Stripe;
+use netchan_multipath::Scheduler;
 use netchan_tests::link::LinkConfig;
 use netchan_tests::multipath::{open_second_path, two_address_pair};
 use netchan_tests::scenarios::{CLIENT, SERVER};
@@ -37,7 +37,7 @@ fn striped_pair(
 ) -> (Sim, ConnectionHandle, ConnectionHandle) {
     let config = TransportConfig::default()
         .max_paths(4)
-        .path_selector(Arc::new(Stripe));
+        .path_selector(Arc::new(Scheduler::default()));
     let configs = (config.clone(), config);
     let (mut sim, c, s) = two_address_pair(seed, configs, first, second).expect("connected");
     open_second_path(&mut sim, c, &mut Vec::new()).expect("the second path validates");

@@ -182,6 +182,22 @@ impl SendState {
         }
     }
 
+    /// The first part of `[offset, end)` that was sent and is neither acknowledged nor
+    /// freed, as `(start, end)`; `None` when there is none.
+    pub fn first_unacked(&self, offset: u64, end: u64) -> Option<(u64, u64)> {
+        let (mut start, end) = (offset.max(self.base), end.min(self.next));
+        if start >= end {
+            return None;
+        }
+        for a in self.acked.intersecting(start..end) {
+            if a.start > start {
+                return Some((start, a.start));
+            }
+            start = start.max(a.end);
+        }
+        (start < end).then_some((start, end))
+    }
+
     /// Whether CHANNEL_CLOSE should be sent now (all data sent, close pending).
     pub fn fin_due(&self) -> bool {
         self.fin == FinState::Pending && self.next == self.end() && self.retransmit.is_empty()

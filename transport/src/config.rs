@@ -1,6 +1,6 @@
 //! Configuration and the transport parameters exchanged in the handshake.
 
-use crate::path::{PathSelectorFactory, SinglePath};
+use crate::path::{PathMode, PathSelectorFactory, SinglePath};
 use crate::recovery::{CongestionControl, RecoveryConfig};
 use crate::wire::{Reader, WireError, write_varint};
 use std::sync::Arc;
@@ -52,6 +52,14 @@ pub struct TransportConfig {
     /// (advertised as transport parameter 0x0b). Multipath is on when both sides allow
     /// more than one; the default, 1, keeps a connection on a single path.
     pub max_paths: u64,
+    /// The mode of every channel direction unless
+    /// [`Connection::set_channel_mode`](crate::Connection::set_channel_mode) chose another
+    /// (default [`PathMode::Stripe`]; matters only with several paths).
+    pub path_mode: PathMode,
+    /// With several paths, a path that sent nothing ack-eliciting for this long (a standby
+    /// or idle path, or a failed one between its backed-off probes) is sent a PING, so its
+    /// health stays known (default 1 s).
+    pub path_keepalive: Duration,
 }
 
 impl Default for TransportConfig {
@@ -74,6 +82,8 @@ impl Default for TransportConfig {
             recovery: RecoveryConfig::default(),
             path_selector: Arc::new(SinglePath),
             max_paths: 1,
+            path_mode: PathMode::Stripe,
+            path_keepalive: Duration::from_secs(1),
         }
     }
 }
@@ -103,6 +113,11 @@ impl TransportConfig {
     /// multipath when the peer allows it too); at most [`MAX_PATHS`].
     pub fn max_paths(mut self, n: u64) -> Self {
         self.max_paths = n.clamp(1, MAX_PATHS);
+        self
+    }
+    /// Sets the default mode of channel directions (see [`PathMode`]).
+    pub fn path_mode(mut self, mode: PathMode) -> Self {
+        self.path_mode = mode;
         self
     }
     /// Sets the largest message accepted on a channel.

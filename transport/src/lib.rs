@@ -38,5 +38,8 @@ pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MI
 pub use error::{
     ConnectError, ConnectionError, OpenError, PathError, SendError, TransportErrorCode,
 };
-pub use path::{PathEvent, PathSelector, PathSelectorFactory, PathStats, PathStatus, PathView};
+pub use path::{
+    PathEvent, PathMode, PathSelector, PathSelectorFactory, PathStats, PathStatus, PathView,
+    SentData, UnknownPathMode,
+};
 pub use recovery::CongestionControl;

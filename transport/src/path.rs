@@ -54,6 +54,12 @@ pub struct PathView {
     pub can_send: bool,
     /// Probe timeouts in a row without an acknowledgement (a sign the path is failing).
     pub pto_count: u32,
+    /// The probe timeout in force (RFC 9002's PTO, backed off after probe timeouts).
+    pub pto: Duration,
+    /// How long the oldest ack-eliciting packet in flight on the path has gone
+    /// unacknowledged (zero when none is in flight): past [`pto`](Self::pto), the path
+    /// went silent even though later packets on other paths may have been acknowledged.
+    pub unacked_for: Duration,
     /// Packets declared lost / packets sent, over the path's life.
     pub loss_rate: f64,
     /// Largest datagram the path carries.
@@ -66,6 +72,9 @@ pub struct PathView {
     pub backlog: u64,
     /// How long until the path's pacer lets a full-size packet go (zero: now).
     pub pacing_wait: Duration,
+    /// The selector declared the path failed at a probe timeout
+    /// ([`PathSelector::is_failed`]) and no acknowledgement came on it since.
+    pub failed: bool,
 }
 
 impl PathView {
@@ -84,11 +93,14 @@ impl PathView {
             bytes_in_flight: 0,
             can_send: true,
             pto_count: 0,
+            pto: Duration::from_millis(300),
+            unacked_for: Duration::ZERO,
             loss_rate: 0.0,
             max_datagram_size: 1200,
             bandwidth: 0.0,
             backlog: 0,
             pacing_wait: Duration::ZERO,
+            failed: false,
         }
     }
 
@@ -99,15 +111,134 @@ impl PathView {
     }
 }
 
-/// Chooses the path of each packet a connection sends (the multipath scheduler seam).
+/// How a channel's data is spread over the paths of a multipath connection ("RAID for
+/// the network"). Each channel direction has one, the connection's default
+/// ([`TransportConfig::path_mode`](crate::TransportConfig)) unless
+/// [`Connection::set_channel_mode`](crate::Connection::set_channel_mode) chose another.
+/// The transport only carries the mode to the [`PathSelector`], which gives it its
+/// meaning ([`PathSelector::copies`]); with one path every mode is the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathMode {
+    /// RAID-0: each packet on one path, for bandwidth.
+    #[default]
+    Stripe,
+    /// RAID-1: the data on every healthy path, for zero-stall failover.
+    Mirror,
+    /// Striped, with parity so one loss per group repairs without a round trip.
+    Parity,
+    /// Striped, with small packets and message tails also on a second path.
+    Hedged,
+    /// Striped over the active paths only; standby paths take over when all failed.
+    Backup,
+}
+
+impl PathMode {
+    /// Every mode, in declaration order.
+    pub const ALL: [PathMode; 5] = [
+        PathMode::Stripe,
+        PathMode::Mirror,
+        PathMode::Parity,
+        PathMode::Hedged,
+        PathMode::Backup,
+    ];
+
+    /// The mode's name as the CLI and the harness spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PathMode::Stripe => "stripe",
+            PathMode::Mirror => "mirror",
+            PathMode::Parity => "parity",
+            PathMode::Hedged => "hedged",
+            PathMode::Backup => "backup",
+        }
+    }
+}
+
+impl std::fmt::Display for PathMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for PathMode {
+    type Err = UnknownPathMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PathMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownPathMode(s.to_owned()))
+    }
+}
+
+/// A name that is none of the [`PathMode`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown path mode {0:?} (expected stripe, mirror, parity, hedged or backup)")]
+pub struct UnknownPathMode(pub String);
+
+/// Channel data that just left on one path, as [`PathSelector::copies`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentData {
+    /// The path it went on.
+    pub path: u64,
+    /// The mode of its channel.
+    pub mode: PathMode,
+    /// Bytes of channel data.
+    pub bytes: u64,
+    /// It reaches the end of what the application has written to the channel so far (the
+    /// tail of the latest message).
+    pub tail: bool,
+}
+
+impl SentData {
+    /// `bytes` of channel data in `mode` sent on path `path`, not a message tail (for
+    /// tests of a selector).
+    pub fn new(path: u64, mode: PathMode, bytes: u64) -> Self {
+        SentData {
+            path,
+            mode,
+            bytes,
+            tail: false,
+        }
+    }
+}
+
+/// Chooses the path of each packet a connection sends (the multipath scheduler seam),
+/// which of them carry copies, and when a path has failed.
 ///
-/// Called once per packet with a view of every path of the connection that may carry
-/// data (never empty, ascending id). The connection then fills the packet for that path
-/// within its congestion window, pacing and anti-amplification budget; path validation
-/// probes do not go through the selector.
+/// [`select`](Self::select) is called once per packet with a view of every path of the
+/// connection that may carry data (never empty, ascending id). The connection then fills
+/// the packet for that path within its congestion window, pacing and anti-amplification
+/// budget; path validation probes do not go through the selector. After the packet,
+/// [`copies`](Self::copies) is asked once per channel mode other than `Stripe` whose data
+/// it carried; [`is_failed`](Self::is_failed) is asked when a path's probe timer fires
+/// while another path is usable.
 pub trait PathSelector: Send + Debug {
     /// The id of the path the next packet goes on, or `None` to send nothing now.
     fn select(&mut self, now: Instant, paths: &[PathView]) -> Option<u64>;
+
+    /// Channel data described by `sent` just left on path `sent.path`: push onto `out` the
+    /// ids of the other paths that should carry a copy of it. The transport queues the
+    /// copies there (bounded in bytes; the oldest are dropped first), sends them ahead of
+    /// new data when the path has room, and skips whatever the peer has acknowledged by
+    /// then; the receiver keeps the first copy that arrives. Default: no copies.
+    fn copies(&mut self, now: Instant, sent: &SentData, paths: &[PathView], out: &mut Vec<u64>) {
+        let _ = (now, sent, paths, out);
+    }
+
+    /// Path `path` may be failing and another path is usable: whether it has failed.
+    /// Asked when its probe timer fires (`path.pto_count` counts it) and when its oldest
+    /// ack-eliciting packet in flight has gone a PTO without an acknowledgement
+    /// (`path.unacked_for`). A failed path's data in flight is queued
+    /// again at once for the other paths, its probes (backed off as probe timeouts are)
+    /// carry nothing but a PING until it is acknowledged again, and its view says
+    /// [`failed`](PathView::failed) meanwhile. Default: never.
+    fn is_failed(&mut self, now: Instant, path: &PathView, paths: &[PathView]) -> bool {
+        let _ = (now, path, paths);
+        false
+    }
 }
 
 /// Builds a [`PathSelector`] for each new connection (like a congestion-controller
@@ -162,6 +293,8 @@ pub struct PathStats {
     pub rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// The probe timeout in force (RFC 9002's PTO, backed off after probe timeouts).
+    pub pto: Duration,
     /// Smallest RTT seen on the path.
     pub min_rtt: Duration,
     /// The congestion controller's name (`"bbr"`, `"cubic"`, `"newreno"`).
@@ -169,6 +302,8 @@ pub struct PathStats {
     /// Estimated bandwidth in bytes per second: BBR's bottleneck bandwidth, otherwise the
     /// latest delivery-rate sample (0 before the first).
     pub bandwidth: f64,
+    /// Declared failed at a probe timeout and not acknowledged since (multipath).
+    pub failed: bool,
     /// Times the path moved to a new address after validating it.
     pub migrations: u64,
     /// Path validations that got no answer in time.
@@ -221,6 +356,19 @@ pub enum PathEvent {
         path: u64,
         /// Its new status.
         status: PathStatus,
+    },
+    /// The selector declared the path failed at a probe timeout: its data in flight was
+    /// handed to the other paths, and it is probed until it answers.
+    Failed {
+        /// The path.
+        path: u64,
+        /// Probe timeouts in a row when it was declared failed.
+        pto_count: u32,
+    },
+    /// A failed path was acknowledged again and carries traffic once more.
+    Recovered {
+        /// The path.
+        path: u64,
     },
     /// The path was abandoned (by us or the peer); its packets in flight were handed to
     /// the other paths.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::channel::{ChannelId, FinState};
 use crate::error::{OpenError, SendError};
+use crate::path::PathMode;
 use crate::wire::MAX_LABEL_LEN;
 
 impl Connection {
@@ -50,7 +51,29 @@ impl Connection {
             announced: local,
             readable_signaled: false,
             recv_closed: false,
+            mode: self.config.path_mode,
         }
+    }
+
+    /// Chooses how this side's data on `channel` is spread over the paths (multipath;
+    /// the connection's [`TransportConfig::path_mode`](crate::TransportConfig) until
+    /// then). Data already sent keeps the copies it had.
+    pub fn set_channel_mode(
+        &mut self,
+        channel: ChannelId,
+        mode: PathMode,
+    ) -> Result<(), SendError> {
+        let ch = self
+            .channels
+            .get_mut(&channel.0)
+            .ok_or(SendError::ChannelClosed)?;
+        ch.mode = mode;
+        Ok(())
+    }
+
+    /// The mode of this side's data on `channel`, if the channel exists.
+    pub fn channel_mode(&self, channel: ChannelId) -> Option<PathMode> {
+        self.channels.get(&channel.0).map(|c| c.mode)
     }
 
     /// Queues one message on a channel. Fails without keeping the message when the

@@ -7,6 +7,7 @@ mod migrate;
 mod multipath;
 mod path;
 mod recv;
+mod redundancy;
 mod send;
 
 pub(crate) use handshake::{Accepted, INITIAL_TRAILER, handshake_message, retry_datagram};
@@ -162,7 +163,7 @@ impl TimerKind for ConnTimer {
 }
 
 /// What one sent packet carried, to act on its acknowledgement or loss.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SentFrames {
     data: Vec<(u64, u64, u64)>,
     fins: Vec<u64>,
@@ -195,6 +196,8 @@ struct Channel {
     readable_signaled: bool,
     /// The peer reset the channel: unread and further incoming data is discarded.
     recv_closed: bool,
+    /// How the channel's data is spread over the paths (multipath).
+    mode: crate::path::PathMode,
 }
 
 /// Connection-level flow control, both directions.
@@ -643,6 +646,7 @@ impl Connection {
                         pto_count = path.recovery.pto_count(),
                         "probe timeout"
                     );
+                    self.on_path_suspect(now, i);
                 }
                 crate::recovery::TimeoutOutcome::None => {}
             }
@@ -653,7 +657,15 @@ impl Connection {
             path.rx.ack_now = true;
         }
         path.timers.take_due(PathTimer::Pacing, now);
-        if path.timers.is_due(PathTimer::Validation, now) {
+        if path.timers.take_due(PathTimer::Liveness, now) && path.selectable() {
+            path.ping = true;
+        }
+        if let Some(at) = path.timers.get(PathTimer::Overdue).filter(|&t| t <= now) {
+            path.timers.stop(PathTimer::Overdue);
+            path.overdue_checked = Some(at);
+            self.on_path_suspect(now, i);
+        }
+        if self.paths[i].timers.is_due(PathTimer::Validation, now) {
             self.on_validation_timer(now, i);
             self.on_own_validation_timer(now, i);
         }

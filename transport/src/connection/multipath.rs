@@ -116,6 +116,10 @@ impl Connection {
         });
         let i = self.paths.partition_point(|p| p.id < id);
         self.paths.insert(i, path);
+        // Several paths: each is watched for going silent (failover).
+        for p in &mut self.paths {
+            p.watch = true;
+        }
         i
     }
 

@@ -16,7 +16,7 @@ use crate::recovery::{PathRecovery, RecoveryConfig};
 use crate::replay::ReplayWindow;
 use crate::timer::{TimerKind, TimerTable};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most ranges the receive tracker keeps; older ranges are forgotten (their packets then
 /// count as duplicates, so the sender retransmits their data instead).
@@ -37,6 +37,11 @@ pub(crate) enum PathTimer {
     Validation,
     /// An abandoned path's state is forgotten.
     Retire,
+    /// A path that sent nothing ack-eliciting for a while is probed (multipath).
+    Liveness,
+    /// The oldest ack-eliciting packet in flight went a PTO unacknowledged: the selector
+    /// is asked whether the path failed (multipath).
+    Overdue,
 }
 
 impl TimerKind for PathTimer {
@@ -46,6 +51,8 @@ impl TimerKind for PathTimer {
         PathTimer::Pacing,
         PathTimer::Validation,
         PathTimer::Retire,
+        PathTimer::Liveness,
+        PathTimer::Overdue,
     ];
     fn index(self) -> usize {
         self as usize
@@ -65,6 +72,10 @@ pub(crate) struct RxState {
     pub ack_needed: bool,
     /// Send an ACK in the next packet, whatever else.
     pub ack_now: bool,
+    /// When the latest packet was recorded.
+    pub last_rx: Option<Instant>,
+    /// Packets were recorded since this path's ACK last went out on another path.
+    pub cross_pending: bool,
 }
 
 impl RxState {
@@ -86,6 +97,8 @@ impl RxState {
             self.largest = Some((pn, now));
         }
         self.ack_needed = true;
+        self.last_rx = Some(now);
+        self.cross_pending = true;
         in_order
     }
 
@@ -252,7 +265,18 @@ pub(crate) struct Path {
     pub response: Option<[u8; 8]>,
     /// Probe packets the PTO asked for.
     pub probes: usize,
-    pub timers: TimerTable<PathTimer, 5>,
+    /// A liveness probe (a PING) is due: the path sent nothing ack-eliciting for the
+    /// path keepalive interval.
+    pub ping: bool,
+    /// The selector declared the path failed; cleared by its next acknowledgement.
+    pub failed: bool,
+    /// The connection has several paths: this one is watched for going silent.
+    pub watch: bool,
+    /// The latest overdue deadline the selector was asked about (not armed again).
+    pub overdue_checked: Option<Instant>,
+    /// Channel data to send again on this path (mirror, hedged).
+    pub copies: super::redundancy::CopyQueue,
+    pub timers: TimerTable<PathTimer, 7>,
     pub mds: u16,
     pub counters: Counters,
 }
@@ -288,6 +312,11 @@ impl Path {
             signals: Signals::default(),
             response: None,
             probes: 0,
+            ping: false,
+            failed: false,
+            watch: false,
+            overdue_checked: None,
+            copies: Default::default(),
             timers: TimerTable::default(),
             mds,
             counters: Counters::default(),
@@ -336,10 +365,22 @@ impl Path {
         let own = self.validation.as_ref().map(|c| c.deadline());
         let validation = candidate.into_iter().chain(own).min();
         self.timers.set(PathTimer::Validation, validation);
+        self.timers.set(PathTimer::Overdue, self.overdue_deadline());
     }
 
-    pub fn view(&self) -> PathView {
+    /// When the oldest ack-eliciting packet in flight goes a PTO unacknowledged, if the
+    /// path is watched, not failed, and the selector was not asked about that instant.
+    pub fn overdue_deadline(&self) -> Option<Instant> {
+        if !self.watch || self.failed || self.status == PathStatus::Abandoned {
+            return None;
+        }
+        let at = self.recovery.oldest_eliciting_sent()? + self.recovery.pto_interval();
+        self.overdue_checked.is_none_or(|c| at > c).then_some(at)
+    }
+
+    pub fn view(&self, now: Instant) -> PathView {
         let rs = self.recovery.stats();
+        let oldest = self.recovery.oldest_eliciting_sent();
         PathView {
             id: self.id,
             status: self.status,
@@ -351,6 +392,8 @@ impl Path {
             bytes_in_flight: self.recovery.bytes_in_flight(),
             can_send: self.recovery.can_send(u64::from(self.mds)),
             pto_count: self.recovery.pto_count(),
+            pto: self.recovery.pto_interval(),
+            unacked_for: oldest.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
             loss_rate: if rs.packets_sent == 0 {
                 0.0
             } else {
@@ -359,7 +402,8 @@ impl Path {
             max_datagram_size: self.mds,
             bandwidth: self.recovery.bandwidth_estimate(),
             backlog: 0,
-            pacing_wait: std::time::Duration::ZERO,
+            pacing_wait: Duration::ZERO,
+            failed: self.failed,
         }
     }
 
@@ -376,9 +420,11 @@ impl Path {
             bytes_received: c.bytes_received,
             rtt: self.recovery.rtt().smoothed(),
             cwnd: self.recovery.congestion_window(),
+            pto: self.recovery.pto_interval(),
             min_rtt: self.recovery.rtt().min(),
             controller: self.recovery.controller_name(),
             bandwidth: self.recovery.bandwidth_estimate(),
+            failed: self.failed,
             migrations: c.migrations,
             failed_validations: c.failed_validations,
             recovery: self.recovery.stats(),

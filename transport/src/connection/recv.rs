@@ -140,6 +140,7 @@ impl Connection {
             match frame {
                 Frame::PathChallenge { data } => kind.challenge = Some(data),
                 Frame::PathResponse { data } => self.on_path_response(now, addr, &data),
+                Frame::Ack(ack) => self.on_ack(now, &ack, i)?,
                 frame => self.process_frame(now, frame)?,
             }
             if self.state != State::Established {
@@ -154,7 +155,10 @@ impl Connection {
         Ok(kind)
     }
 
-    fn on_ack(&mut self, now: Instant, ack: &AckFrame) -> Result<(), FrameOutcome> {
+    /// An ACK frame that arrived on path `via`: for that path (a round trip of it: RTT
+    /// sample, and a failed path is back), or for another path that went quiet (the
+    /// peer's copy of that path's ACK, multipath).
+    fn on_ack(&mut self, now: Instant, ack: &AckFrame, via: usize) -> Result<(), FrameOutcome> {
         use TransportErrorCode as E;
         let Some(i) = self.path_index(ack.path_id) else {
             if self.path_was_retired(ack.path_id) {
@@ -167,10 +171,14 @@ impl Connection {
         };
         let delay = Duration::from_micros(ack.ack_delay_us.min(1 << 32));
         let persistent = self.paths[i].recovery.stats().persistent_congestion_events;
-        let outcome = self.paths[i]
-            .recovery
-            .on_ack_received(now, &ack.ranges, delay)
-            .map_err(|_| FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet"))?;
+        let own = i == via;
+        let recovery = &mut self.paths[i].recovery;
+        let outcome = if own {
+            recovery.on_ack_received(now, &ack.ranges, delay)
+        } else {
+            recovery.on_ack_received_elsewhere(now, &ack.ranges)
+        }
+        .map_err(|_| FrameOutcome::Close(E::ProtocolViolation, "ACK of unsent packet"))?;
         self.log_persistent_congestion(i, persistent);
         for (_, p) in outcome.acked {
             self.on_packet_acked(p.payload);
@@ -183,6 +191,9 @@ impl Connection {
             path.probes = 0;
         }
         path.sync_timers();
+        if own {
+            self.on_path_acknowledged(i);
+        }
         Ok(())
     }
 
@@ -192,7 +203,7 @@ impl Connection {
             | Frame::Ping
             | Frame::PathChallenge { .. }
             | Frame::PathResponse { .. } => {}
-            Frame::Ack(ack) => self.on_ack(now, &ack)?,
+            Frame::Ack(_) => {} // handled with its arrival path in `process_frames`
             Frame::PathStatus {
                 path_id,
                 sequence,

@@ -105,8 +105,13 @@ impl Connection {
         } else {
             0
         };
+        let keepalive = self.config.path_keepalive;
         for p in self.paths.iter_mut().filter(|p| p.selectable()) {
-            let mut v = p.view();
+            if p.watch && p.timers.get(PathTimer::Liveness).is_none() {
+                // A path that never sent data (a new standby path) is probed too.
+                p.timers.set(PathTimer::Liveness, Some(now + keepalive));
+            }
+            let mut v = p.view(now);
             v.backlog = backlog;
             let mds = u64::from(p.mds);
             if let Some(t) = p.recovery.pacing_delay(now, mds) {
@@ -123,23 +128,37 @@ impl Connection {
         } else {
             self.selector.select(now, &views)
         };
+        // A path passed over while it could send is limited by the scheduler, not by the
+        // network: its rate samples must not cap its estimate (so it ramps up at once
+        // when it has to carry more, as when another path fails).
+        for v in views.iter().filter(|v| Some(v.id) != chosen && v.ready()) {
+            if let Some(i) = self.path_index(v.id) {
+                self.paths[i].recovery.on_app_limited(now);
+            }
+        }
         self.scratch_views = views;
         chosen.and_then(|id| self.path_index(id))
     }
 
-    /// A path that must send on its own account whatever the selector prefers: a probe
-    /// timeout's probes test that very path (and carry data like any packet); an
-    /// immediate ACK goes back on the path it acknowledges (so each path's RTT samples
-    /// measure that path) and a PATH_RESPONSE to the address that challenged it, alone
-    /// unless the path also probes.
-    fn path_with_own_duty(&self) -> Option<usize> {
+    /// Whether path `i` must send on its own account whatever the selector prefers: a
+    /// probe timeout's probes and liveness PINGs test that very path (probes carry data
+    /// like any packet where the path may carry data); an immediate ACK goes back on the
+    /// path it acknowledges (so each path's RTT samples measure that path) and a
+    /// PATH_RESPONSE to the address that challenged it; copies queued for the path go
+    /// when its window has room.
+    fn has_own_duty(&self, i: usize) -> bool {
         if self.paths.len() == 1 {
-            return None; // single path: the selector's path is the only one
+            return false; // single path: the selector's path is the only one
         }
-        self.paths.iter().position(|p| {
-            p.selectable()
-                && (p.probes > 0 || (p.rx.ack_needed && p.rx.ack_now) || p.response.is_some())
-        })
+        let p = &self.paths[i];
+        let copies =
+            !p.copies.is_empty() && p.recovery.can_send(u64::from(p.mds)) && self.carries_data(i);
+        p.selectable()
+            && (p.probes > 0
+                || p.ping
+                || (p.rx.ack_needed && p.rx.ack_now)
+                || p.response.is_some()
+                || copies)
     }
 
     /// Packets of one path (one with a duty of its own, else the selected one), batched
@@ -150,8 +169,12 @@ impl Connection {
         max_segments: usize,
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
-        if let Some(i) = self.path_with_own_duty() {
-            let ack_only = self.paths[i].probes == 0;
+        for i in 0..self.paths.len() {
+            if !self.has_own_duty(i) {
+                continue;
+            }
+            let p = &self.paths[i];
+            let ack_only = p.probes == 0 && !p.ping && p.copies.is_empty();
             if let Some(t) = self.poll_packets_on(now, i, max_segments, buf, ack_only) {
                 return Some(t);
             }
@@ -254,6 +277,7 @@ impl Connection {
             .seal(path_id, pn, buf, start, header_len);
         let size = buf.len() - start;
         let path = &mut self.paths[i];
+        let in_flight = eliciting && !path.failed;
         path.recovery.on_packet_sent(
             now,
             pn,
@@ -261,7 +285,7 @@ impl Connection {
                 time_sent: now,
                 size: size as u16,
                 ack_eliciting: eliciting,
-                in_flight: eliciting,
+                in_flight,
                 payload: sent,
             },
         );
@@ -340,13 +364,24 @@ impl Connection {
             return None; // wait until the peer proves its address
         }
         self.maybe_update_keys(now);
-        let probe = self.paths[i].probes > 0;
-        let work = self.has_eliciting_work(i);
+        let probe = self.paths[i].probes > 0 || self.paths[i].ping;
+        // A failed path, or a standby one while an active path works, carries only
+        // acknowledgements and probes.
+        let data_ok = self.carries_data(i);
+        if data_ok {
+            self.prune_copies(i);
+        }
+        let work = data_ok && self.has_eliciting_work(i);
         // A packet that will carry less than a datagram asks the window and the pacer
         // only for what it carries (an application-limited flow's small messages never
         // wait for room it does not use); lost data that fits in one packet is repaired
         // at once, unpaced.
-        let (pending, lost) = self.pending_payload(mds as u64);
+        let (pending, lost) = if data_ok {
+            let (pending, lost) = self.pending_payload(mds as u64);
+            (pending + self.paths[i].copies.bytes(), lost)
+        } else {
+            (0, 0)
+        };
         let size = (pending + PACKET_OVERHEAD).min(mds as u64);
         let repair = lost > 0 && lost + PACKET_OVERHEAD <= mds as u64;
         let path = &mut self.paths[i];
@@ -374,25 +409,46 @@ impl Connection {
         let mut sent = SentFrames::default();
         self.write_acks(now, i, buf, limit, &mut sent);
         let mut eliciting = false;
-        if may_elicit {
+        if may_elicit && data_ok {
             eliciting |= self.write_control(i, buf, limit, &mut sent);
             eliciting |= self.write_datagrams(buf, limit);
+            let copies = self.write_copies(i, buf, limit, &mut sent);
+            eliciting |= copies > 0;
             eliciting |= self.write_channel_data(buf, limit, &mut sent);
-            if (probe || self.ping_pending) && !eliciting && buf.len() < limit {
-                Frame::Ping.encode(buf);
-                eliciting = true;
+            if self.paths.len() > 1 && sent.data.len() > copies {
+                let fresh = sent.data[copies..].to_vec();
+                self.queue_copies(now, i, &fresh);
             }
-            if eliciting {
-                self.ping_pending = false;
-            }
+        } else if may_elicit && let Some(data) = self.paths[i].response.take() {
+            Frame::PathResponse { data }.encode(buf);
+            eliciting = true;
+        }
+        if may_elicit
+            && (probe || (data_ok && self.ping_pending))
+            && !eliciting
+            && buf.len() < limit
+        {
+            Frame::Ping.encode(buf);
+            eliciting = true;
+        }
+        if eliciting && data_ok {
+            self.ping_pending = false;
         }
         if buf.len() == start + header_len {
             buf.truncate(start);
             return None;
         }
+        let keepalive = self.config.path_keepalive;
+        let multipath = self.paths.len() > 1;
         let path = &mut self.paths[i];
-        if probe && eliciting {
+        if probe && eliciting && path.probes > 0 {
             path.probes -= 1;
+        }
+        if eliciting {
+            path.ping = false;
+        }
+        if eliciting && multipath {
+            path.timers.set(PathTimer::Liveness, Some(now + keepalive));
         }
         if !self.has_eliciting_work(i) {
             self.paths[i].recovery.on_app_limited(now);
@@ -432,6 +488,7 @@ impl Connection {
             || f.max_data_pending
             || !self.dgram_out.is_empty()
             || self.paths[i].response.is_some()
+            || !self.paths[i].copies.is_empty()
             || self.has_path_signals()
         {
             return true;
@@ -448,7 +505,10 @@ impl Connection {
     }
 
     /// The ACK frame of path `i`, if it has something to acknowledge. Each path's ACKs
-    /// travel on the path itself, so an RTT sample measures one path both ways.
+    /// travel on the path itself, so an RTT sample measures one path both ways; a copy
+    /// of the ACK of another path that has gone quiet (nothing received for a quarter of
+    /// its RTT since packets arrived) rides along once, so the peer learns what that
+    /// path delivered before it went silent even if that path's own ACKs are lost with it.
     fn write_acks(
         &mut self,
         now: Instant,
@@ -458,7 +518,21 @@ impl Connection {
         sent: &mut SentFrames,
     ) {
         if self.paths[i].rx.ack_needed {
-            self.write_ack(now, i, buf, limit, sent);
+            self.write_ack(now, i, buf, limit, sent, true);
+        }
+        self.paths[i].rx.cross_pending = false;
+        for k in (0..self.paths.len()).filter(|&k| k != i) {
+            let p = &self.paths[k];
+            let quiet = (p.recovery.rtt().smoothed() / 4).max(Duration::from_millis(2));
+            let quiet = p.rx.cross_pending
+                && p.rx
+                    .last_rx
+                    .is_some_and(|t| now.saturating_duration_since(t) >= quiet);
+            if quiet && p.status != crate::path::PathStatus::Abandoned {
+                // A copy: the path still owes its own ACK (its RTT samples need it).
+                self.write_ack(now, k, buf, limit, sent, false);
+                self.paths[k].rx.cross_pending = false;
+            }
         }
     }
 
@@ -469,6 +543,7 @@ impl Connection {
         buf: &mut Vec<u8>,
         limit: usize,
         sent: &mut SentFrames,
+        own: bool,
     ) {
         let path = &mut self.paths[i];
         let rx = &mut path.rx;
@@ -480,7 +555,7 @@ impl Connection {
             .map(|r| (r.start, r.end - 1))
             .collect();
         let Some(&(_, largest)) = ranges.first() else {
-            rx.ack_needed = false;
+            rx.ack_needed &= !own;
             return;
         };
         let delay = rx
@@ -509,6 +584,9 @@ impl Connection {
         f.encode(buf);
         let floor = if complete { largest + 1 } else { lowest };
         sent.ack_floors.push((path.id, floor));
+        if !own {
+            return;
+        }
         rx.ack_needed = false;
         rx.ack_now = false;
         rx.eliciting_unacked = 0;

@@ -314,6 +314,27 @@ impl<T> PathRecovery<T> {
         ranges: &[(u64, u64)],
         ack_delay: Duration,
     ) -> Result<AckOutcome<T>, AckError> {
+        self.on_ack(now, ranges, ack_delay, true)
+    }
+
+    /// [`on_ack_received`](Self::on_ack_received) for an ACK that came back over another
+    /// path (multipath): it acknowledges as usual but takes no RTT sample, since its
+    /// round trip was not this path's.
+    pub fn on_ack_received_elsewhere(
+        &mut self,
+        now: Instant,
+        ranges: &[(u64, u64)],
+    ) -> Result<AckOutcome<T>, AckError> {
+        self.on_ack(now, ranges, Duration::ZERO, false)
+    }
+
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        ranges: &[(u64, u64)],
+        ack_delay: Duration,
+        sample_rtt: bool,
+    ) -> Result<AckOutcome<T>, AckError> {
         let mut largest = None;
         for &(lo, hi) in ranges {
             if lo > hi {
@@ -375,6 +396,7 @@ impl<T> PathRecovery<T> {
         // something ack-eliciting was newly acknowledged.
         let mut rtt_sampled = false;
         if let Some((pn, newest)) = acked.last()
+            && sample_rtt
             && *pn == largest
             && acked.iter().any(|(_, p)| p.ack_eliciting)
         {
@@ -608,6 +630,23 @@ impl<T> PathRecovery<T> {
         self.recovery_start = None;
         self.pto_count = 0;
         self.app_limited = false;
+    }
+
+    /// When the oldest outstanding ack-eliciting packet was sent (`None`: none is).
+    pub fn oldest_eliciting_sent(&self) -> Option<Instant> {
+        if self.ack_eliciting_outstanding == 0 {
+            return None;
+        }
+        self.sent
+            .values()
+            .find(|o| o.packet.ack_eliciting)
+            .map(|o| o.packet.time_sent)
+    }
+
+    /// The payloads of the outstanding packets, oldest first (left tracked: a failed
+    /// path's data is queued again elsewhere while its packets may still be acknowledged).
+    pub fn outstanding_payloads(&self) -> impl Iterator<Item = &T> + '_ {
+        self.sent.values().map(|o| &o.packet.payload)
     }
 
     /// Removes every outstanding packet (connection closing) and returns them.
