@@ -20,10 +20,13 @@
 //! - `mirror` (RAID-1, [`copies`]): the data on every healthy active path, the first copy
 //!   to arrive wins;
 //! - `hedged` ([`copies`]): striped, small packets and message tails also on the best
-//!   other path, everything from a degrading path copied;
+//!   other path, everything from a degrading path copied, and parity over its chunks
+//!   while paths lose packets (a message lost on both paths is rebuilt, not resent);
 //! - `backup`: striped over the active paths; standby paths carry only liveness probes
 //!   until every active path has failed, then take over, and hand back when one returns;
-//! - `parity`: striped for now (the parity packets are still to come).
+//! - `parity` (RAID-5-like, [`parity`]): striped, and after every `k` chunks their XOR on
+//!   another path, so one loss per group is repaired without a round trip; `k` follows
+//!   the measured loss (no parity while nothing is lost).
 //!
 //! A path fails by the [`health`] rule; its data in flight moves to the others at once.
 //!
@@ -44,11 +47,13 @@
 
 pub mod copies;
 pub mod health;
+pub mod parity;
 pub mod stripe;
 
 pub use copies::Copies;
 pub use health::Health;
 pub use netchan_transport::PathMode;
+pub use parity::Parity;
 
 use netchan_transport::{PathSelector, PathSelectorFactory, PathView, SentData};
 use std::time::Instant;
@@ -61,6 +66,8 @@ pub struct Scheduler {
     pub health: Health,
     /// Which paths carry copies (mirror, hedged).
     pub copies: Copies,
+    /// Parity group sizes and paths (parity).
+    pub parity: Parity,
 }
 
 impl PathSelectorFactory for Scheduler {
@@ -80,5 +87,17 @@ impl PathSelector for Scheduler {
 
     fn is_failed(&mut self, _now: Instant, path: &PathView, _paths: &[PathView]) -> bool {
         self.health.is_failed(path)
+    }
+
+    fn parity_group(&mut self, _now: Instant, mode: PathMode, paths: &[PathView]) -> Option<usize> {
+        // Hedged data gets parity too: a small message lost on both of its paths is then
+        // rebuilt without a round trip.
+        matches!(mode, PathMode::Parity | PathMode::Hedged)
+            .then(|| self.parity.group_size(paths))
+            .flatten()
+    }
+
+    fn parity_path(&mut self, _now: Instant, members: &[u64], paths: &[PathView]) -> Option<u64> {
+        self.parity.path(members, paths)
     }
 }

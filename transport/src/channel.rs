@@ -368,6 +368,14 @@ impl RecvState {
     }
 
     /// Drops everything received and not yet read (the peer reset the channel).
+    /// Whether every byte of `[start, end)` has arrived (read, assembled or held).
+    pub fn has_range(&self, start: u64, end: u64) -> bool {
+        if end <= self.contig {
+            return true;
+        }
+        self.received.contains_range(start.max(self.contig)..end)
+    }
+
     pub fn discard(&mut self) {
         self.pending.clear();
         self.received = RangeSet::new();

@@ -213,8 +213,9 @@ impl SentData {
 /// the packet for that path within its congestion window, pacing and anti-amplification
 /// budget; path validation probes do not go through the selector. After the packet,
 /// [`copies`](Self::copies) is asked once per channel mode other than `Stripe` whose data
-/// it carried; [`is_failed`](Self::is_failed) is asked when a path's probe timer fires
-/// while another path is usable.
+/// it carried; [`is_failed`](Self::is_failed) is asked when a path may be failing while
+/// another path is usable; [`parity_group`](Self::parity_group) and
+/// [`parity_path`](Self::parity_path) when a parity channel starts and finishes a group.
 pub trait PathSelector: Send + Debug {
     /// The id of the path the next packet goes on, or `None` to send nothing now.
     fn select(&mut self, now: Instant, paths: &[PathView]) -> Option<u64>;
@@ -238,6 +239,27 @@ pub trait PathSelector: Send + Debug {
     fn is_failed(&mut self, now: Instant, path: &PathView, paths: &[PathView]) -> bool {
         let _ = (now, path, paths);
         false
+    }
+
+    /// A channel in [`PathMode::Parity`] or [`PathMode::Hedged`] (`mode`) starts a parity
+    /// group: after how many of its chunks a CHANNEL_PARITY frame (their XOR) follows, at
+    /// most [`MAX_PARITY_MEMBERS`](crate::wire::MAX_PARITY_MEMBERS); `None` for no parity
+    /// now. Default: none.
+    fn parity_group(&mut self, now: Instant, mode: PathMode, paths: &[PathView]) -> Option<usize> {
+        let _ = (now, mode, paths);
+        None
+    }
+
+    /// The path a finished parity group's CHANNEL_PARITY frame goes on; `members` are the
+    /// paths its chunks went on (one entry per chunk). `None` drops it. Default: the path
+    /// carrying the fewest of them.
+    fn parity_path(&mut self, now: Instant, members: &[u64], paths: &[PathView]) -> Option<u64> {
+        let _ = now;
+        paths
+            .iter()
+            .filter(|p| p.status == PathStatus::Active && !p.failed)
+            .min_by_key(|p| (members.iter().filter(|&&m| m == p.id).count(), p.rtt))
+            .map(|p| p.id)
     }
 }
 

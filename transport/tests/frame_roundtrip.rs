@@ -2,8 +2,8 @@
 //! tests for round-trips, canonical decoding, truncation and robustness on arbitrary input.
 
 use netchan_transport::wire::{
-    AckFrame, Frame, FrameType, Frames, Header, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN,
-    MAX_VARINT, PacketView, Reader, WireError,
+    AckFrame, Frame, FrameType, Frames, Header, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_PARITY_MEMBERS,
+    MAX_REASON_LEN, MAX_VARINT, PacketView, ParityFrame, Reader, WireError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -261,7 +261,13 @@ fn frame_fixed_vectors_truncated() {
 #[test]
 fn frame_decode_rejections() {
     let cases: &[(&[u8], WireError)] = &[
-        (&[0x10], WireError::UnknownFrameType(0x10)),
+        (&[0x11], WireError::UnknownFrameType(0x11)),
+        (&[0x10, 0x01, 0x00, 0x00], WireError::InvalidParity),
+        (&[0x10, 0x01, 0x11], WireError::InvalidParity),
+        (
+            &[0x10, 0x01, 0x01, 0x00, 0x02, 0x01, 0x09],
+            WireError::InvalidParity,
+        ),
         (&[0x0e, 0x01, 0x00, 0x03], WireError::InvalidPathStatus),
         (&[0x40, 0x80], WireError::UnknownFrameType(0x80)),
         (&[0x40, 0x01], WireError::NonMinimalVarint),
@@ -351,6 +357,7 @@ enum OwnedFrame {
     PathResponse([u8; 8]),
     PathStatus(u64, u64, bool),
     PathAbandon(u64, u64),
+    ChannelParity(u64, Vec<(u64, u64)>, Vec<u8>),
 }
 
 impl OwnedFrame {
@@ -403,6 +410,13 @@ impl OwnedFrame {
                 path_id: *path_id,
                 error_code: *error_code,
             },
+            OwnedFrame::ChannelParity(channel, members, parity) => {
+                Frame::ChannelParity(ParityFrame {
+                    channel: *channel,
+                    members: members.clone(),
+                    parity,
+                })
+            }
         }
     }
 
@@ -517,7 +531,23 @@ fn arb_frame() -> impl Strategy<Value = OwnedFrame> {
         (arb_varint(), arb_varint(), any::<bool>())
             .prop_map(|(p, q, s)| OwnedFrame::PathStatus(p, q, s)),
         (arb_varint(), arb_varint()).prop_map(|(p, e)| OwnedFrame::PathAbandon(p, e)),
+        arb_parity(),
     ]
+}
+
+/// A valid CHANNEL_PARITY: 1..=16 members within 2^62 - 1, parity as long as the longest.
+fn arb_parity() -> impl Strategy<Value = OwnedFrame> {
+    let member =
+        (arb_varint(), 0..1500u64).prop_map(|(offset, len)| (offset.min(MAX_VARINT - len), len));
+    (
+        arb_varint(),
+        prop::collection::vec(member, 1..=MAX_PARITY_MEMBERS),
+        any::<u8>(),
+    )
+        .prop_map(|(channel, members, fill)| {
+            let longest = members.iter().map(|m| m.1).max().unwrap_or(0) as usize;
+            OwnedFrame::ChannelParity(channel, members, vec![fill; longest])
+        })
 }
 
 /// The frames a decoder yields for the concatenation of `frames`: adjacent paddings

@@ -52,6 +52,8 @@ impl Connection {
             readable_signaled: false,
             recv_closed: false,
             mode: self.config.path_mode,
+            parity: Default::default(),
+            parity_seen: false,
         }
     }
 

@@ -5,6 +5,7 @@ mod delivery;
 mod handshake;
 mod migrate;
 mod multipath;
+mod parity;
 mod path;
 mod recv;
 mod redundancy;
@@ -123,6 +124,11 @@ pub struct ConnectionStats {
     /// Loss recovery counters of the first path (declared losses in `packets_lost`,
     /// those acknowledged later in `spurious_losses`).
     pub recovery: RecoveryStats,
+    /// CHANNEL_PARITY frames sent (parity mode).
+    pub parity_sent: u64,
+    /// Chunks rebuilt from the peer's CHANNEL_PARITY frames instead of waiting for a
+    /// retransmission.
+    pub parity_repairs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +204,10 @@ struct Channel {
     recv_closed: bool,
     /// How the channel's data is spread over the paths (multipath).
     mode: crate::path::PathMode,
+    /// The open parity group of what we send (parity mode).
+    parity: parity::ParityGroup,
+    /// The peer sent parity for what it sends: its chunks are kept for repairs.
+    parity_seen: bool,
 }
 
 /// Connection-level flow control, both directions.
@@ -309,6 +319,8 @@ pub struct Connection {
     scratch_ids: Vec<u64>,
     /// Reused path views for the selector.
     scratch_views: Vec<PathView>,
+    /// Recent chunks of the peer's parity channels and parity waiting for members.
+    parity_rx: parity::ParityRx,
     stats: ConnectionStats,
 }
 
@@ -398,6 +410,7 @@ impl Connection {
             send_cursor: 0,
             scratch_ids: Vec::new(),
             scratch_views: Vec::new(),
+            parity_rx: Default::default(),
             stats: ConnectionStats::default(),
             config,
         }

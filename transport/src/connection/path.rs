@@ -276,6 +276,8 @@ pub(crate) struct Path {
     pub overdue_checked: Option<Instant>,
     /// Channel data to send again on this path (mirror, hedged).
     pub copies: super::redundancy::CopyQueue,
+    /// Parity frames to send on this path (parity).
+    pub parity_out: super::parity::ParityOut,
     pub timers: TimerTable<PathTimer, 7>,
     pub mds: u16,
     pub counters: Counters,
@@ -317,6 +319,7 @@ impl Path {
             watch: false,
             overdue_checked: None,
             copies: Default::default(),
+            parity_out: Default::default(),
             timers: TimerTable::default(),
             mds,
             counters: Counters::default(),

@@ -219,7 +219,9 @@ impl Connection {
                 data,
             } => {
                 self.on_channel_data(channel, offset, data)?;
+                self.on_data_for_parity(channel, offset, data)?;
             }
+            Frame::ChannelParity(p) => self.on_parity(&p)?,
             Frame::Datagram { data } => {
                 if self.dgram_in.len() >= self.config.datagram_queue {
                     self.dgram_in.pop_front();
@@ -297,7 +299,7 @@ impl Connection {
 
     /// Finds (or, for a new peer-opened id, creates) the channel a frame refers to.
     /// `Ok(None)`: the channel existed and is gone, ignore the frame.
-    fn channel_for_peer_frame(
+    pub(super) fn channel_for_peer_frame(
         &mut self,
         id: u64,
         _sending: bool,
@@ -329,7 +331,12 @@ impl Connection {
         Ok(self.channels.get_mut(&id))
     }
 
-    fn on_channel_data(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<(), FrameOutcome> {
+    pub(super) fn on_channel_data(
+        &mut self,
+        id: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), FrameOutcome> {
         use TransportErrorCode as E;
         let local_max_data = self.flow.local_max_data;
         let received_data = self.flow.received_data;

@@ -144,6 +144,7 @@ impl Connection {
         let path = &mut self.paths[i];
         path.failed = true;
         path.copies.clear();
+        path.parity_out.clear();
         // Its packets in flight leave its books without a congestion signal (an outage
         // is not congestion: the path returns with the window it had) and their data
         // goes to the others; a PING at once starts its probes, backed off from there.

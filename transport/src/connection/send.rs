@@ -151,8 +151,9 @@ impl Connection {
             return false; // single path: the selector's path is the only one
         }
         let p = &self.paths[i];
-        let copies =
-            !p.copies.is_empty() && p.recovery.can_send(u64::from(p.mds)) && self.carries_data(i);
+        let copies = !(p.copies.is_empty() && p.parity_out.is_empty())
+            && p.recovery.can_send(u64::from(p.mds))
+            && self.carries_data(i);
         p.selectable()
             && (p.probes > 0
                 || p.ping
@@ -174,7 +175,8 @@ impl Connection {
                 continue;
             }
             let p = &self.paths[i];
-            let ack_only = p.probes == 0 && !p.ping && p.copies.is_empty();
+            let ack_only =
+                p.probes == 0 && !p.ping && p.copies.is_empty() && p.parity_out.is_empty();
             if let Some(t) = self.poll_packets_on(now, i, max_segments, buf, ack_only) {
                 return Some(t);
             }
@@ -378,7 +380,11 @@ impl Connection {
         // at once, unpaced.
         let (pending, lost) = if data_ok {
             let (pending, lost) = self.pending_payload(mds as u64);
-            (pending + self.paths[i].copies.bytes(), lost)
+            let path = &self.paths[i];
+            (
+                pending + path.copies.bytes() + path.parity_out.bytes(),
+                lost,
+            )
         } else {
             (0, 0)
         };
@@ -412,12 +418,14 @@ impl Connection {
         if may_elicit && data_ok {
             eliciting |= self.write_control(i, buf, limit, &mut sent);
             eliciting |= self.write_datagrams(buf, limit);
+            eliciting |= self.write_parity(i, buf, limit);
             let copies = self.write_copies(i, buf, limit, &mut sent);
             eliciting |= copies > 0;
             eliciting |= self.write_channel_data(buf, limit, &mut sent);
             if self.paths.len() > 1 && sent.data.len() > copies {
                 let fresh = sent.data[copies..].to_vec();
                 self.queue_copies(now, i, &fresh);
+                self.add_to_parity(now, i, &fresh);
             }
         } else if may_elicit && let Some(data) = self.paths[i].response.take() {
             Frame::PathResponse { data }.encode(buf);
@@ -489,6 +497,7 @@ impl Connection {
             || !self.dgram_out.is_empty()
             || self.paths[i].response.is_some()
             || !self.paths[i].copies.is_empty()
+            || !self.paths[i].parity_out.is_empty()
             || self.has_path_signals()
         {
             return true;

@@ -260,6 +260,11 @@ pub fn every_frame_type() -> Vec<u8> {
             sequence: 1,
             standby: false,
         },
+        Frame::ChannelParity(crate::wire::ParityFrame {
+            channel: 1,
+            members: vec![(0, 6), (6, 0)],
+            parity: b"\x05hello",
+        }),
         Frame::ChannelClose {
             channel: 1,
             final_size: 6,

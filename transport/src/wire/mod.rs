@@ -13,7 +13,8 @@ mod header;
 mod varint;
 
 pub use frame::{
-    AckFrame, Frame, FrameType, Frames, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN,
+    AckFrame, Frame, FrameType, Frames, MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_PARITY_MEMBERS,
+    MAX_REASON_LEN, ParityFrame,
 };
 pub use header::{
     CID_LEN, ConnectionId, Header, LongHeader, LongType, PROTOCOL_VERSION, PacketView, ShortHeader,
@@ -57,6 +58,10 @@ pub enum WireError {
     /// A PATH_STATUS frame whose status is neither 1 (available) nor 2 (standby).
     #[error("invalid path status")]
     InvalidPathStatus,
+    /// A CHANNEL_PARITY frame with no members or more than [`MAX_PARITY_MEMBERS`], or
+    /// whose parity bytes are not as long as its longest member.
+    #[error("invalid channel parity frame")]
+    InvalidParity,
     /// A transport parameter that is repeated or out of its allowed range.
     #[error("invalid transport parameter")]
     InvalidParameter,

@@ -20,6 +20,7 @@
 //! | 0x0d | PATH_RESPONSE      | data (8 bytes)                                               |
 //! | 0x0e | PATH_STATUS        | path_id, sequence, status (1 available, 2 standby)           |
 //! | 0x0f | PATH_ABANDON       | path_id, error_code                                          |
+//! | 0x10 | CHANNEL_PARITY     | channel, count, (offset, length) * count, parity length, parity |
 //!
 //! Decoding is canonical: a frame that decodes re-encodes to exactly the bytes it was
 //! decoded from (varints are minimal and every field is determined by the value).
@@ -33,6 +34,8 @@ pub const MAX_ACK_RANGES: usize = 64;
 pub const MAX_LABEL_LEN: usize = 1024;
 /// Longest close reason.
 pub const MAX_REASON_LEN: usize = 1024;
+/// Most chunks one CHANNEL_PARITY frame covers.
+pub const MAX_PARITY_MEMBERS: usize = 16;
 
 /// Frame type codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,8 @@ pub enum FrameType {
     PathStatus = 0x0e,
     /// Closes a path (multipath).
     PathAbandon = 0x0f,
+    /// The XOR of several chunks of a channel (multipath parity).
+    ChannelParity = 0x10,
 }
 
 impl FrameType {
@@ -97,7 +102,79 @@ impl FrameType {
             0x0d => FrameType::PathResponse,
             0x0e => FrameType::PathStatus,
             0x0f => FrameType::PathAbandon,
+            0x10 => FrameType::ChannelParity,
             _ => return None,
+        })
+    }
+}
+
+/// CHANNEL_PARITY: the XOR of up to [`MAX_PARITY_MEMBERS`] chunks of one channel's data
+/// (each zero-padded to the longest), so a receiver holding all but one of them can
+/// rebuild the missing one without a retransmission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParityFrame<'a> {
+    /// Channel ID.
+    pub channel: u64,
+    /// The chunks covered, as `(offset, length)`: 1..=[`MAX_PARITY_MEMBERS`] of them,
+    /// each ending at most at 2^62 - 1.
+    pub members: Vec<(u64, u64)>,
+    /// The XOR of the members' bytes: exactly as long as the longest member.
+    pub parity: &'a [u8],
+}
+
+impl ParityFrame<'_> {
+    fn body_len(&self) -> usize {
+        let members: usize = self
+            .members
+            .iter()
+            .map(|&(o, l)| varint_len(o) + varint_len(l))
+            .sum();
+        varint_len(self.channel)
+            + varint_len(self.members.len() as u64)
+            + members
+            + prefixed_len(self.parity.len())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_varint(out, self.channel);
+        write_varint(out, self.members.len() as u64);
+        for &(offset, len) in &self.members {
+            write_varint(out, offset);
+            write_varint(out, len);
+        }
+        write_prefixed(out, self.parity);
+    }
+}
+
+impl<'a> ParityFrame<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, WireError> {
+        let channel = r.varint("channel id")?;
+        let count = r.varint("parity member count")?;
+        if count == 0 || count > MAX_PARITY_MEMBERS as u64 {
+            return Err(WireError::InvalidParity);
+        }
+        let mut members = Vec::with_capacity(count as usize);
+        let mut longest = 0;
+        for _ in 0..count {
+            let offset = r.varint("parity member offset")?;
+            let len = r.varint("parity member length")?;
+            if offset.checked_add(len).is_none_or(|end| end > MAX_VARINT) {
+                return Err(WireError::Overflow);
+            }
+            longest = longest.max(len);
+            members.push((offset, len));
+        }
+        let len = r.varint("parity length")?;
+        if len != longest {
+            return Err(WireError::InvalidParity);
+        }
+        // A length that does not fit in usize cannot fit in the input either.
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated { what: "parity" })?;
+        let parity = r.bytes(len, "parity")?;
+        Ok(ParityFrame {
+            channel,
+            members,
+            parity,
         })
     }
 }
@@ -321,6 +398,8 @@ pub enum Frame<'a> {
         /// Why (0: no error, the path is simply no longer wanted).
         error_code: u64,
     },
+    /// Parity over chunks of a channel (see [`ParityFrame`]).
+    ChannelParity(ParityFrame<'a>),
 }
 
 /// Encoded size of a length prefix followed by `len` bytes.
@@ -368,6 +447,7 @@ impl<'a> Frame<'a> {
             Frame::PathResponse { .. } => FrameType::PathResponse,
             Frame::PathStatus { .. } => FrameType::PathStatus,
             Frame::PathAbandon { .. } => FrameType::PathAbandon,
+            Frame::ChannelParity(_) => FrameType::ChannelParity,
         }
     }
 
@@ -407,6 +487,7 @@ impl<'a> Frame<'a> {
                 path_id,
                 error_code,
             } => varint_len(*path_id) + varint_len(*error_code),
+            Frame::ChannelParity(p) => p.body_len(),
         };
         1 + body
     }
@@ -493,6 +574,7 @@ impl<'a> Frame<'a> {
                 write_varint(out, *path_id);
                 write_varint(out, *error_code);
             }
+            Frame::ChannelParity(p) => p.encode(out),
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }
@@ -582,6 +664,7 @@ impl<'a> Frame<'a> {
                 path_id: r.varint("path id")?,
                 error_code: r.varint("error code")?,
             },
+            FrameType::ChannelParity => Frame::ChannelParity(ParityFrame::decode(r)?),
         })
     }
 

@@ -11,17 +11,17 @@ fn decode_one(bytes: &[u8]) -> Result<Frame<'_>, WireError> {
 
 #[test]
 fn wire_frame_type_codes_roundtrip() {
-    for code in 0..=0x0fu64 {
+    for code in 0..=0x10u64 {
         let ty = FrameType::from_code(code).expect("known code");
         assert_eq!(ty.code(), code);
     }
-    assert_eq!(FrameType::from_code(0x10), None);
+    assert_eq!(FrameType::from_code(0x11), None);
     assert_eq!(FrameType::from_code(u64::MAX), None);
 }
 
 #[test]
 fn wire_frame_unknown_types() {
-    assert_eq!(decode_one(&[0x10]), Err(WireError::UnknownFrameType(0x10)));
+    assert_eq!(decode_one(&[0x11]), Err(WireError::UnknownFrameType(0x11)));
     assert_eq!(decode_one(&[0x3f]), Err(WireError::UnknownFrameType(0x3f)));
     assert_eq!(
         decode_one(&[0x40, 0x40]),
@@ -240,10 +240,10 @@ fn wire_frame_label_and_reason_limits() {
 
 #[test]
 fn wire_frame_iterator_stops_after_error() {
-    let mut it = Frames::new(&[0x01, 0x10, 0x01, 0x01]);
+    let mut it = Frames::new(&[0x01, 0x11, 0x01, 0x01]);
     assert_eq!(it.next(), Some(Ok(Frame::Ping)));
     assert_eq!(it.position(), 1);
-    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x10))));
+    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x11))));
     assert_eq!(it.next(), None);
     assert_eq!(it.next(), None);
     let mut it = Frames::new(&[0x01, 0x05]);
@@ -405,4 +405,36 @@ fn wire_frame_path_status_and_abandon() {
         Err(WireError::Truncated { .. })
     ));
     assert!(!abandon.is_probing());
+}
+
+#[test]
+fn wire_frame_channel_parity() {
+    let parity = [7u8, 8, 9];
+    let f = Frame::ChannelParity(ParityFrame {
+        channel: 5,
+        members: vec![(100, 3), (103, 2)],
+        parity: &parity,
+    });
+    let mut out = Vec::new();
+    f.encode(&mut out);
+    assert_eq!(out, [0x10, 5, 2, 0x40, 100, 3, 0x40, 103, 2, 3, 7, 8, 9]);
+    assert_eq!(f.encoded_len(), out.len());
+    assert_eq!(decode_one(&out), Ok(f.clone()));
+    assert!(f.is_ack_eliciting() && !f.is_probing());
+    // Truncated anywhere: an error, never a panic.
+    for cut in 0..out.len() {
+        assert!(decode_one(&out[..cut]).is_err(), "cut at {cut}");
+    }
+    // No members, too many, parity not as long as the longest member.
+    assert_eq!(decode_one(&[0x10, 5, 0, 0]), Err(WireError::InvalidParity));
+    assert_eq!(decode_one(&[0x10, 5, 17]), Err(WireError::InvalidParity));
+    assert_eq!(
+        decode_one(&[0x10, 5, 1, 0, 2, 1, 9]),
+        Err(WireError::InvalidParity)
+    );
+    // A member past 2^62 - 1.
+    let mut big = vec![0x10, 5, 1];
+    write_varint(&mut big, MAX_VARINT);
+    write_varint(&mut big, 1);
+    assert_eq!(decode_one(&big), Err(WireError::Overflow));
 }
