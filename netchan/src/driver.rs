@@ -45,6 +45,8 @@ pub(crate) enum Command {
     ReceiversGone(PortId),
     Dial {
         addr: SocketAddr,
+        /// The peer's further addresses (multipath).
+        extra: Vec<SocketAddr>,
         key: Option<PeerKey>,
         reply: Sender<Result<PeerKey, Error>>,
     },
@@ -143,6 +145,7 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         local_key: cfg.public_key.0,
         incarnation: cfg.incarnation,
         lease: cfg.lease,
+        local_addrs: sockets.local_addrs.clone(),
     });
     let mut endpoint = cfg.endpoint;
     endpoint.set_max_segments(sockets.max_segments(cfg.max_datagram_size));
@@ -329,12 +332,18 @@ impl Driver {
                 }
                 self.session.receivers_gone(&mut self.endpoint, port);
             }
-            Command::Dial { addr, key, reply } => {
+            Command::Dial {
+                addr,
+                extra,
+                key,
+                reply,
+            } => {
                 let token = DialToken(self.token());
                 self.dials.insert(token, (addr, reply));
                 let local = self.sockets.local_for(&addr);
                 self.session
                     .dial(now, &mut self.endpoint, (local, addr), key, token);
+                self.session.add_dial_addresses(token, extra);
             }
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
@@ -355,6 +364,7 @@ impl Driver {
             capacity: sh.capacity,
             scope: sh.scope,
             max_message: sh.max_message,
+            mode: sh.mode,
         };
         let id = sh.id;
         self.ports.insert(

@@ -35,6 +35,31 @@ pub enum NodeEvent {
         /// Its identity.
         peer: PublicKey,
     },
+    /// A path to a peer validated, or came back after failing (multipath).
+    PathUp {
+        /// The peer.
+        peer: PublicKey,
+        /// The path id.
+        path: u64,
+        /// Our address on it.
+        local: SocketAddr,
+        /// The peer's address on it.
+        remote: SocketAddr,
+    },
+    /// A path to a peer failed (its data moved to the other paths; it is probed until it
+    /// answers) or was abandoned.
+    PathDown {
+        /// The peer.
+        peer: PublicKey,
+        /// The path id.
+        path: u64,
+        /// Our address on it.
+        local: SocketAddr,
+        /// The peer's address on it.
+        remote: SocketAddr,
+        /// Abandoned for good, rather than failed.
+        abandoned: bool,
+    },
     /// A channel with a peer failed (type mismatch, protocol violation).
     ChannelError {
         /// The peer.
@@ -83,13 +108,19 @@ pub struct PeerStats {
     pub loss_rate: f64,
     /// Messages delivered to this node from the peer.
     pub messages_delivered: u64,
-    /// Per path (one until multipath lands).
+    /// Per path (several with [`NodeConfig::multipath`](crate::NodeConfig::multipath)).
     pub paths: Vec<PathStats>,
 }
 
 /// Statistics of one network path to a peer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathStats {
+    /// The path id.
+    pub id: u64,
+    /// Active, standby, validating or abandoned.
+    pub status: netchan_transport::PathStatus,
+    /// Failed (not acknowledged since its data moved to the other paths).
+    pub failed: bool,
     /// Our address.
     pub local: Option<SocketAddr>,
     /// The peer's address.
@@ -163,6 +194,9 @@ impl PeerStats {
 impl From<netchan_transport::PathStats> for PathStats {
     fn from(p: netchan_transport::PathStats) -> Self {
         Self {
+            id: p.id,
+            status: p.status,
+            failed: p.failed,
             local: Some(p.local),
             remote: p.remote,
             rtt: p.rtt,

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     /// `Some(key)`: the channel is with that peer only; `None`: with every peer.
     pub scope: Option<PeerKey>,
     pub max_message: usize,
+    /// How our data on it is spread over a peer's paths (`None`: the node's default).
+    pub mode: Option<netchan_transport::PathMode>,
     pub gate: Gate,
     pub driver: Arc<DriverHandle>,
     pub senders: AtomicUsize,

@@ -99,11 +99,11 @@ pub use error::{
     TryRecvError, TrySendError,
 };
 pub use netchan_transport as transport;
-pub use netchan_transport::CongestionControl;
 pub use netchan_transport::identity::{Keypair, PublicKey};
+pub use netchan_transport::{CongestionControl, PathMode};
 pub use node::{
-    DEFAULT_CAPACITY, DEFAULT_CHANNEL, Node, NodeConfig, NodeEvent, PathStats, Peer, PeerStats,
-    dial, listen,
+    ChannelOptions, DEFAULT_CAPACITY, DEFAULT_CHANNEL, Node, NodeConfig, NodeEvent, PathStats,
+    Peer, PeerStats, dial, listen,
 };
 pub use wire::MAX_NAME_LEN;
 

@@ -17,6 +17,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Paths a peer may keep open per connection with [`NodeConfig::multipath`].
+pub const MULTIPATH_PATHS: u64 = 8;
+
+/// Options of a channel beyond its name and capacity ([`Peer::channel_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelOptions {
+    /// How this node's data on the channel is spread over a peer's paths (multipath;
+    /// `None`: the node's default mode). Mirror control traffic, stripe bulk.
+    pub mode: Option<netchan_transport::PathMode>,
+}
+
+impl ChannelOptions {
+    /// Options with the given path mode.
+    pub fn mode(mode: netchan_transport::PathMode) -> Self {
+        ChannelOptions { mode: Some(mode) }
+    }
+}
+
 /// Room left in a transport message for the channel layer's header.
 const HEADER_ROOM: usize = crate::wire::DATA_HEADER_MAX;
 
@@ -111,6 +130,19 @@ impl NodeConfig {
     /// Sets the reconnection lease.
     pub fn reconnect_lease(mut self, d: Duration) -> Self {
         self.reconnect_lease = d;
+        self
+    }
+    /// Several paths per peer connection ("RAID for the network"): a connection this node
+    /// dials opens a path from each of its bound addresses to each address the dial names
+    /// (`KEY@HOST:PORT,HOST2:PORT2`), and every channel spreads its data over them in
+    /// `mode` unless it chose another ([`ChannelOptions`]). Both nodes need it. In
+    /// `backup` mode the paths beyond the first carry only probes until it fails.
+    pub fn multipath(mut self, mode: netchan_transport::PathMode) -> Self {
+        self.transport = self
+            .transport
+            .max_paths(MULTIPATH_PATHS)
+            .path_selector(Arc::new(netchan_multipath::Scheduler::default()))
+            .path_mode(mode);
         self
     }
     /// The low-latency profile: acknowledge every packet at once (1 ms maximum ACK
@@ -243,7 +275,10 @@ impl Node {
 
     /// Connects to a peer and waits for the handshake. `addr` is `HOST:PORT` (the
     /// peer's key is learned) or `KEY@HOST:PORT` (the peer must hold that key: the
-    /// safe form). After a connection loss the node redials by itself.
+    /// safe form). After a connection loss the node redials by itself. With
+    /// [`NodeConfig::multipath`] the address may list more of the peer's addresses,
+    /// `KEY@HOST:PORT,HOST2:PORT2`: the first is dialed, and paths open from every bound
+    /// address to each of them.
     pub fn dial(&self, addr: &str) -> Result<Peer, Error> {
         dial_handle(&self.inner.handle, addr).map(|key| Peer {
             key,
@@ -266,7 +301,26 @@ impl Node {
     where
         T: Serialize + DeserializeOwned + Send + 'static,
     {
-        open_port(&self.inner.handle, name, capacity, None)
+        open_port(
+            &self.inner.handle,
+            name,
+            capacity,
+            None,
+            ChannelOptions::default(),
+        )
+    }
+
+    /// [`channel`](Self::channel) with options (a path mode of its own).
+    pub fn channel_with<T>(
+        &self,
+        name: &str,
+        capacity: u32,
+        options: ChannelOptions,
+    ) -> Result<(Sender<T>, Receiver<T>), Error>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        open_port(&self.inner.handle, name, capacity, None, options)
     }
 
     /// Peer events (connected, disconnected, reconnected, lost, channel errors). All
@@ -299,19 +353,8 @@ fn resolve(addr: impl ToSocketAddrs) -> Result<SocketAddr, Error> {
         .ok_or_else(|| Error::BadAddress("unresolvable address".into()))
 }
 
-fn dial_handle(h: &DriverHandle, addr: &str) -> Result<PeerKey, Error> {
-    let (key, host) = if addr.contains('@') {
-        let (k, host) = netchan_transport::identity::parse_peer_address(addr)
-            .map_err(|_| Error::BadAddress(addr.to_string()))?;
-        (Some(k.0), host)
-    } else {
-        (None, addr)
-    };
-    if !host.contains(':') {
-        return Err(Error::BadAddress(addr.to_string()));
-    }
-    let sa = host
-        .to_socket_addrs()
+fn resolve_host(host: &str) -> Result<SocketAddr, Error> {
+    host.to_socket_addrs()
         .map_err(|e| Error::Resolve {
             addr: host.to_string(),
             reason: e.to_string(),
@@ -320,10 +363,31 @@ fn dial_handle(h: &DriverHandle, addr: &str) -> Result<PeerKey, Error> {
         .ok_or_else(|| Error::Resolve {
             addr: host.to_string(),
             reason: "no addresses".into(),
-        })?;
+        })
+}
+
+fn dial_handle(h: &DriverHandle, addr: &str) -> Result<PeerKey, Error> {
+    let (key, host) = if addr.contains('@') {
+        let (k, host) = netchan_transport::identity::parse_peer_address(addr)
+            .map_err(|_| Error::BadAddress(addr.to_string()))?;
+        (Some(k.0), host)
+    } else {
+        (None, addr)
+    };
+    let mut addrs = Vec::new();
+    for host in host.split(',') {
+        if !host.contains(':') {
+            return Err(Error::BadAddress(addr.to_string()));
+        }
+        addrs.push(resolve_host(host)?);
+    }
+    let (first, extra) = addrs
+        .split_first()
+        .ok_or_else(|| Error::BadAddress(addr.to_string()))?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     h.notify(Command::Dial {
-        addr: sa,
+        addr: *first,
+        extra: extra.to_vec(),
         key,
         reply: tx,
     });
@@ -362,7 +426,28 @@ impl Peer {
     where
         T: Serialize + DeserializeOwned + Send + 'static,
     {
-        open_port(&self.handle, name, capacity, Some(self.key))
+        open_port(
+            &self.handle,
+            name,
+            capacity,
+            Some(self.key),
+            ChannelOptions::default(),
+        )
+    }
+
+    /// [`channel`](Self::channel) with options: for example
+    /// `ChannelOptions::mode(PathMode::Mirror)` for control messages that must not stall
+    /// when a path dies, while bulk channels stripe.
+    pub fn channel_with<T>(
+        &self,
+        name: &str,
+        capacity: u32,
+        options: ChannelOptions,
+    ) -> Result<(Sender<T>, Receiver<T>), Error>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        open_port(&self.handle, name, capacity, Some(self.key), options)
     }
 
     /// This peer's statistics (`None` if the node does not know it).
@@ -378,6 +463,7 @@ fn open_port<T>(
     name: &str,
     capacity: u32,
     scope: Option<PeerKey>,
+    options: ChannelOptions,
 ) -> Result<(Sender<T>, Receiver<T>), Error>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
@@ -395,6 +481,7 @@ where
         capacity,
         scope,
         max_message: h.max_message,
+        mode: options.mode,
         gate: Gate::new(),
         driver: h.clone(),
         senders: AtomicUsize::new(0),

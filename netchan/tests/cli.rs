@@ -163,10 +163,16 @@ impl Listener {
 
     /// Like `start`, with extra arguments before the subcommand (such as `-v`).
     fn start_with(dir: &Path, key_file: &str, global: &[&str]) -> Listener {
+        Self::start_on(dir, key_file, global, &["127.0.0.1:0"])
+    }
+
+    /// Like `start_with`, listening on `addrs`.
+    fn start_on(dir: &Path, key_file: &str, global: &[&str], addrs: &[&str]) -> Listener {
         let mut child = ChildGuard(
             netchan(dir)
                 .args(global)
-                .args(["listen", "--key", key_file, "127.0.0.1:0"])
+                .args(["listen", "--key", key_file])
+                .args(addrs)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -463,4 +469,128 @@ fn psk_must_match() {
         stdout.recv_timeout(Duration::from_secs(10)).unwrap(),
         "with psk"
     );
+}
+
+/// A drop rule for every packet from or to one address, removed on drop.
+struct Cut(&'static str);
+
+impl Cut {
+    fn apply(addr: &str) -> Cut {
+        let table = "netchan_cli_cut";
+        let nft = |args: &[&str]| {
+            let st = Command::new("nft").args(args).status().expect("run nft");
+            assert!(st.success(), "nft {args:?} failed");
+        };
+        nft(&["add", "table", "ip", table]);
+        nft(&[
+            "add",
+            "chain",
+            "ip",
+            table,
+            "out",
+            "{ type filter hook output priority 0 ; }",
+        ]);
+        nft(&[
+            "add", "rule", "ip", table, "out", "ip", "saddr", addr, "drop",
+        ]);
+        nft(&[
+            "add", "rule", "ip", table, "out", "ip", "daddr", addr, "drop",
+        ]);
+        Cut(table)
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", self.0])
+            .status();
+    }
+}
+
+/// `dial --local A --local B --mode mirror` to a listener on two addresses: four paths
+/// over loopback; 100,000 lines arrive exactly once and in order while every path of one
+/// of the dialer's addresses is cut (an nftables drop rule) from the 20,000th line on.
+#[test]
+fn multipath_dial_survives_a_cut_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "server.key");
+    let listener = Listener::start_on(
+        dir.path(),
+        "server.key",
+        &[],
+        &["127.0.9.1:0", "127.0.9.2:0"],
+    );
+    let (printed_key, hosts) = listener.address.split_once('@').expect("KEY@ADDRS");
+    assert_eq!(printed_key, key.to_string());
+    assert_eq!(
+        hosts.split(',').count(),
+        2,
+        "both addresses listed: {hosts}"
+    );
+
+    let mut dial = ChildGuard(
+        netchan(dir.path())
+            .args(["dial", "--timeout", "60s", "--mode", "mirror"])
+            .args(["--local", "127.0.9.3", "--local", "127.0.9.4"])
+            .arg(&listener.address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start netchan dial"),
+    );
+    let dial_err = read_all(dial.0.stderr.take().unwrap());
+    let mut stdin = dial.0.stdin.take().unwrap();
+    const LINES: usize = 100_000;
+    let writer = thread::spawn(move || {
+        let mut w = std::io::BufWriter::new(&mut stdin);
+        for i in 0..LINES {
+            writeln!(w, "line {i}").expect("write to dial");
+            if i % 100 == 99 {
+                // About 1.5 s in all, so the cut comes mid-transfer.
+                w.flush().expect("flush");
+                thread::sleep(Duration::from_micros(1500));
+            }
+        }
+        drop(w);
+        drop(stdin);
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut cut = None;
+    for i in 0..LINES {
+        let line = listener
+            .stdout
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| panic!("line {i} did not arrive: {e}"));
+        assert_eq!(line, format!("line {i}"), "exactly once, in order");
+        if i == 20_000 {
+            cut = Some(Cut::apply("127.0.9.4"));
+        }
+    }
+    writer.join().expect("writer");
+    let status = dial.0.wait().expect("dial exits");
+    let err = dial_err
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    assert!(status.success(), "dial failed: {err}");
+    assert!(
+        listener
+            .stdout
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "a line arrived twice"
+    );
+    drop(cut);
+    // The listener saw the dialer's further paths come up.
+    let (mut ups, mut downs) = (0, 0);
+    while let Ok(l) = listener.stderr.recv_timeout(Duration::from_millis(200)) {
+        eprintln!("listener: {l}");
+        ups += usize::from(l.contains(" up ("));
+        downs += usize::from(l.contains(" down ("));
+    }
+    eprintln!(
+        "multipath_dial_survives_a_cut_path: {LINES} lines exactly once; the listener reported {ups} paths up, {downs} down"
+    );
+    assert!(ups >= 2, "the listener reported {ups} paths up");
 }

@@ -36,6 +36,7 @@ fn two_sessions(seed: u64, capacity: u32, link: LinkConfig) -> (Sim, NodeId, Nod
         local_key: keypair(k).public().0,
         incarnation,
         lease: Duration::from_secs(60),
+        local_addrs: Vec::new(),
     };
     let a = sim.add_session_node(endpoint(10, transport()), session(10, 100 + seed));
     let b = sim.add_session_node(endpoint(20, transport()), session(20, 200 + seed));
@@ -48,6 +49,7 @@ fn two_sessions(seed: u64, capacity: u32, link: LinkConfig) -> (Sim, NodeId, Nod
         capacity,
         scope: Some(scope),
         max_message: 1 << 16,
+        mode: None,
     };
     sim.session(a, |s, ep, now| s.open_port(now, ep, PORT, spec(kb, 16)))
         .expect("port on A");

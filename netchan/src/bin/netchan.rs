@@ -1,8 +1,10 @@
 //! `netchan`: a command-line tool for netchan nodes.
 //!
 //! * `netchan keygen [FILE]` creates a key file and prints its public key.
-//! * `netchan listen ADDR` prints every line that dialers send.
-//! * `netchan dial KEY@HOST:PORT` sends the lines of its standard input.
+//! * `netchan listen ADDR [ADDR...]` prints every line that dialers send.
+//! * `netchan dial [--local IP[:PORT]]... [--mode MODE] KEY@HOST:PORT[,HOST:PORT...]`
+//!   sends the lines of its standard input, over several paths when given several
+//!   addresses (multipath).
 //!
 //! Lines travel as `String` messages on the channel named `lines`. Every failure ends
 //! the program with a one-line message on stderr (`netchan: error: ...`) and a non-zero
@@ -10,7 +12,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use netchan::identity::{self, KeyFileError, Keypair};
-use netchan::{Node, NodeConfig, NodeEvent};
+use netchan::{Node, NodeConfig, NodeEvent, PathMode};
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
@@ -97,10 +99,15 @@ enum Command {
     Listen {
         #[command(flatten)]
         identity: IdentityArgs,
-        /// Local UDP address to listen on, IP:PORT (e.g. 0.0.0.0:4000; port 0 picks a
-        /// free port, shown in the `listening on` line).
-        #[arg(value_name = "ADDR")]
-        addr: String,
+        /// Local UDP addresses to listen on, IP:PORT (e.g. 0.0.0.0:4000; port 0 picks a
+        /// free port, shown in the `listening on` line). Several addresses allow several
+        /// paths per dialer (multipath).
+        #[arg(value_name = "ADDR", required = true, num_args = 1..)]
+        addrs: Vec<String>,
+        /// Multipath mode of what this side sends (stripe, mirror, parity, hedged,
+        /// backup); multipath is on with several addresses or with this option.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<PathMode>,
     },
     /// Connect to a listener and send it the lines of stdin.
     ///
@@ -113,10 +120,21 @@ enum Command {
         /// ms, s, m (e.g. 500ms, 10s, 1m); a plain number means seconds.
         #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
         timeout: Duration,
+        /// A local address to send from, IP or IP:PORT (repeatable): a path opens from
+        /// each to each of the listener's addresses (multipath). Loopback addresses
+        /// 127.0.0.x make distinct paths on one machine.
+        #[arg(long = "local", value_name = "IP[:PORT]")]
+        locals: Vec<String>,
+        /// How the lines are spread over the paths: stripe (bandwidth), mirror (every
+        /// line on every path: a dead path costs nothing), parity, hedged or backup
+        /// (the paths beyond the first only while it is down). Default stripe.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<PathMode>,
         /// The listener's address, KEY@HOST:PORT, with KEY its public key (printed by its
-        /// `keygen` or its `listening on` line). The connection fails unless the listener
-        /// holds that key.
-        #[arg(value_name = "KEY@HOST:PORT")]
+        /// `keygen` or its `listening on` line); more of its addresses may follow,
+        /// separated by commas (KEY@HOST:PORT,HOST2:PORT2). The connection fails unless
+        /// the listener holds that key.
+        #[arg(value_name = "KEY@HOST:PORT[,HOST:PORT...]")]
         addr: String,
     },
 }
@@ -155,12 +173,18 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Keygen { file, force } => keygen(&file, force),
-        Command::Listen { identity, addr } => listen(&identity, &addr),
+        Command::Listen {
+            identity,
+            addrs,
+            mode,
+        } => listen(&identity, &addrs, mode),
         Command::Dial {
             identity,
             timeout,
+            locals,
+            mode,
             addr,
-        } => dial(&identity, timeout, &addr),
+        } => dial(&identity, timeout, (&locals, mode), &addr),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,9 +258,14 @@ fn keygen(file: &Path, force: bool) -> Result<(), Failure> {
 
 // ----- listen ------------------------------------------------------------------------
 
-fn listen(id: &IdentityArgs, addr: &str) -> Result<(), Failure> {
-    let bind = resolve_listen_addr(addr)?;
-    let config = node_config(id)?.bind(bind);
+fn listen(id: &IdentityArgs, addrs: &[String], mode: Option<PathMode>) -> Result<(), Failure> {
+    let mut config = node_config(id)?;
+    for addr in addrs {
+        config = config.bind(resolve_listen_addr(addr)?);
+    }
+    if addrs.len() > 1 || mode.is_some() {
+        config = config.multipath(mode.unwrap_or_default());
+    }
     let node = Node::new(config).map_err(Failure::context("starting the node"))?;
     let events = node.events();
     thread::spawn(move || {
@@ -248,7 +277,7 @@ fn listen(id: &IdentityArgs, addr: &str) -> Result<(), Failure> {
     let (_tx, rx) = node
         .channel::<String>(CHANNEL, LISTEN_CAPACITY)
         .map_err(Failure::context(format!("opening channel {CHANNEL:?}")))?;
-    eprintln!("listening on {}", node.address());
+    eprintln!("listening on {}", listen_address(&node));
     let mut out = io::stdout().lock();
     for line in rx.iter() {
         writeln!(out, "{line}")
@@ -261,6 +290,36 @@ fn listen(id: &IdentityArgs, addr: &str) -> Result<(), Failure> {
             .err()
             .map_or("the node shut down".into(), |e| e.to_string())
     )))
+}
+
+/// `KEY@A,B,...`: every bound address, `0.0.0.0`/`::` shown as loopback.
+fn listen_address(node: &Node) -> String {
+    let addrs: Vec<String> = node
+        .local_addrs()
+        .iter()
+        .map(|a| {
+            let mut a = *a;
+            if a.ip().is_unspecified() {
+                a.set_ip(if a.is_ipv4() {
+                    [127, 0, 0, 1].into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            a.to_string()
+        })
+        .collect();
+    format!("{}@{}", node.public_key(), addrs.join(","))
+}
+
+/// `IP` or `IP:PORT` (port 0 when absent) for `--local`.
+fn parse_local(s: &str) -> Result<SocketAddr, Failure> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 0))
+        })
+        .map_err(|_| Failure::new(format!("bad --local address {s:?}: expected IP or IP:PORT")))
 }
 
 fn resolve_listen_addr(addr: &str) -> Result<SocketAddr, Failure> {
@@ -311,13 +370,34 @@ fn describe(event: &NodeEvent) -> String {
             channel,
             error,
         } => format!("peer {peer}: channel {channel:?} failed: {error}"),
+        NodeEvent::PathUp {
+            peer,
+            path,
+            local,
+            remote,
+        } => format!("peer {peer}: path {path} up ({local} -> {remote})"),
+        NodeEvent::PathDown {
+            peer,
+            path,
+            local,
+            remote,
+            abandoned,
+        } => {
+            let what = if *abandoned { "abandoned" } else { "down" };
+            format!("peer {peer}: path {path} {what} ({local} -> {remote})")
+        }
         other => format!("{other:?}"),
     }
 }
 
 // ----- dial --------------------------------------------------------------------------
 
-fn dial(id: &IdentityArgs, timeout: Duration, addr: &str) -> Result<(), Failure> {
+fn dial(
+    id: &IdentityArgs,
+    timeout: Duration,
+    (locals, mode): (&[String], Option<PathMode>),
+    addr: &str,
+) -> Result<(), Failure> {
     // Require the pinned form: dialing a bare HOST:PORT would trust whoever answers.
     let (key, host) = identity::parse_peer_address(addr).map_err(|e| {
         Failure::new(format!(
@@ -325,16 +405,28 @@ fn dial(id: &IdentityArgs, timeout: Duration, addr: &str) -> Result<(), Failure>
              public key)"
         ))
     })?;
-    let remote = resolve_host(host)?;
+    let remotes = host
+        .split(',')
+        .map(resolve_host)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut config = node_config(id)?;
     config.transport.handshake_timeout = timeout;
+    for local in locals {
+        config = config.bind(parse_local(local)?);
+    }
+    if locals.len() > 1 || remotes.len() > 1 || mode.is_some() {
+        config = config.multipath(mode.unwrap_or_default());
+    }
     let node = Node::new(config).map_err(Failure::context("starting the node"))?;
-    let peer = node.dial(&format!("{key}@{remote}")).map_err(|e| match e {
-        netchan::Error::Connect { .. } => Failure::new(format!(
-            "{e} (is `netchan listen` running there, with that key and the same --psk?)"
-        )),
-        e => Failure::new(e),
-    })?;
+    let remote: Vec<String> = remotes.iter().map(|r| r.to_string()).collect();
+    let peer = node
+        .dial(&format!("{key}@{}", remote.join(",")))
+        .map_err(|e| match e {
+            netchan::Error::Connect { .. } => Failure::new(format!(
+                "{e} (is `netchan listen` running there, with that key and the same --psk?)"
+            )),
+            e => Failure::new(e),
+        })?;
     let (tx, _rx) = peer
         .channel::<String>(CHANNEL, CAPACITY)
         .map_err(Failure::context(format!("opening channel {CHANNEL:?}")))?;

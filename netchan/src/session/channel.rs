@@ -188,6 +188,9 @@ impl Session {
         if let Some(conn) = ep.connection(h)
             && let Ok(ch) = conn.open_channel(&label.encode())
         {
+            if let Some(mode) = p.spec.mode {
+                let _ = conn.set_channel_mode(ch, mode);
+            }
             link.ours = Some(ch);
             peer.by_chan.insert(ch.0, (port, true));
         }

@@ -29,6 +29,7 @@
 
 mod channel;
 mod link;
+mod paths;
 mod peer;
 mod port;
 
@@ -75,6 +76,9 @@ pub struct SessionConfig {
     pub incarnation: u64,
     /// How long a disconnected peer's channels wait for it before failing.
     pub lease: Duration,
+    /// The node's local addresses: with multipath, a connection we dial opens a path
+    /// from each of them to each of the peer's addresses.
+    pub local_addrs: Vec<SocketAddr>,
 }
 
 /// What the layer above (the driver, or a test) must act on.
@@ -379,7 +383,7 @@ impl Session {
                     while c.recv_datagram().is_some() {}
                 }
             }
-            Event::Path(e) => self.on_path_event(h, e),
+            Event::Path(e) => self.on_path_event(ep, h, e),
             Event::Closed(err) => self.on_closed(now, ep, h, err.to_string()),
             _ => {}
         }

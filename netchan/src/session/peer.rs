@@ -2,7 +2,6 @@
 //! with backoff, the reconnection lease, and shutdown.
 
 use super::*;
-use netchan_transport::PathEvent;
 
 /// First redial delay after a connection loss; doubled per failed attempt up to
 /// [`MAX_BACKOFF`].
@@ -19,6 +18,8 @@ pub(crate) struct Peer {
     pub dial_addr: Option<SocketAddr>,
     /// Our local address for that dial.
     pub dial_local: Option<SocketAddr>,
+    /// The peer's further addresses (multipath: paths open to them too).
+    pub dial_extra: Vec<SocketAddr>,
     pub redial_at: Option<Instant>,
     pub backoff: Duration,
     pub down_since: Option<Instant>,
@@ -37,6 +38,7 @@ impl Peer {
             remote_addr: None,
             dial_addr: None,
             dial_local: None,
+            dial_extra: Vec::new(),
             redial_at: None,
             backoff: FIRST_BACKOFF,
             down_since: None,
@@ -55,6 +57,8 @@ pub(crate) struct Dial {
     pub addr: SocketAddr,
     /// `None` for automatic redials.
     pub token: Option<DialToken>,
+    /// The peer's further addresses given with the dial.
+    pub extra: Vec<SocketAddr>,
 }
 
 /// What the session knows of one connection.
@@ -103,6 +107,7 @@ impl Session {
                     local,
                     addr,
                     token: Some(token),
+                    extra: Vec::new(),
                 };
                 self.conns.insert(
                     h,
@@ -131,11 +136,16 @@ impl Session {
         let (side, remote) = (conn.side(), conn.remote_address());
         let info = self.conns.entry(h).or_default();
         info.peer = Some(key);
-        let dial = info
-            .dial
-            .as_mut()
-            .map(|d| (d.local, d.addr, d.token.take()));
-        if let Some((_, addr, Some(token))) = dial {
+        let dial = info.dial.as_mut().map(|d| {
+            (
+                d.local,
+                d.addr,
+                d.token.take(),
+                std::mem::take(&mut d.extra),
+            )
+        });
+        if let Some((_, addr, Some(token), _)) = &dial {
+            let (addr, token) = (*addr, *token);
             self.events.push_back(SessionEvent::Dialed {
                 token,
                 result: Ok(key),
@@ -143,9 +153,12 @@ impl Session {
             });
         }
         let peer = self.peers.entry(key).or_insert_with(|| Peer::new(key));
-        if let Some((local, addr, _)) = dial {
+        if let Some((local, addr, _, extra)) = dial {
             peer.dial_addr = Some(addr);
             peer.dial_local = Some(local);
+            if !extra.is_empty() {
+                peer.dial_extra = extra;
+            }
         }
         if let Some(old) = peer.conn
             && !self.keep_new_connection(now, ep, &key, old, h, side)
@@ -182,6 +195,9 @@ impl Session {
             .collect();
         for port in ports {
             self.open_ours(now, ep, &key, port);
+        }
+        if side == netchan_transport::Side::Initiator {
+            self.open_extra_paths(now, ep, &key);
         }
     }
 
@@ -285,18 +301,6 @@ impl Session {
             }));
     }
 
-    pub(super) fn on_path_event(&mut self, h: ConnectionHandle, e: PathEvent) {
-        let Some(key) = self.peer_of(h) else {
-            return;
-        };
-        if let PathEvent::Migrated { to, .. } = e
-            && let Some(p) = self.peers.get_mut(&key)
-        {
-            p.remote_addr = Some(to);
-        }
-        tracing::debug!(peer = %PublicKey(key).short(), event = ?e, "path event");
-    }
-
     /// The endpoint was replaced (its connections are gone without events): every
     /// connection counts as lost now, so peers redial and their channels resume.
     pub fn transport_reset(&mut self, now: Instant, ep: &mut Endpoint) {
@@ -358,6 +362,7 @@ impl Session {
                 local,
                 addr,
                 token: None,
+                extra: Vec::new(),
             };
             self.conns.insert(
                 h,

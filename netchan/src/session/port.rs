@@ -26,6 +26,9 @@ pub struct PortSpec {
     pub scope: Option<PeerKey>,
     /// Largest serialized message this node accepts on it.
     pub max_message: usize,
+    /// How our data on it is spread over a peer's paths (multipath; `None`: the
+    /// connection's default mode).
+    pub mode: Option<netchan_transport::PathMode>,
 }
 
 /// Identifies a port of a session.

@@ -29,7 +29,12 @@ use crate::wire::Frame;
 const MAX_PATH_ID: u64 = u32::MAX as u64;
 
 impl Connection {
-    /// Whether both sides allow more than one path.
+    /// The mode channel directions start in ([`TransportConfig::path_mode`](crate::TransportConfig)).
+    pub fn default_path_mode(&self) -> crate::path::PathMode {
+        self.config.path_mode
+    }
+
+    /// Whether both sides allowed several paths (transport parameter `max_paths`).
     pub fn multipath_enabled(&self) -> bool {
         self.path_limit() > 1
     }
