@@ -3,7 +3,9 @@
 
 use crate::emu::Emulator;
 use crate::spec::PathSpec;
-use netchan::{CongestionControl, Node, NodeConfig, PeerStats, RecvTimeoutError, SendTimeoutError};
+use netchan::{
+    CongestionControl, Node, NodeConfig, PathMode, PeerStats, RecvTimeoutError, SendTimeoutError,
+};
 use serde_bytes::ByteBuf;
 use std::any::Any;
 use std::io::{self, Read, Write};
@@ -95,12 +97,12 @@ pub fn connect(
     paths: &[PathSpec],
     size: usize,
     seed: u64,
-    cc: Option<CongestionControl>,
+    (cc, mode): (Option<CongestionControl>, Option<PathMode>),
 ) -> io::Result<Conn> {
     match transport {
         Transport::Netchan => {
             let cap = (4 << 20) / size.max(1);
-            netchan_conn(paths, cap.clamp(4, 8192) as u32, seed, cc)
+            netchan_conn(paths, cap.clamp(4, 8192) as u32, seed, (cc, mode))
         }
         Transport::Tcp => tcp_conn(&paths[0], seed, cc.map(kernel_cc)),
     }
@@ -188,28 +190,34 @@ impl MsgRecv for NcRecv {
     }
 }
 
-fn node(cc: CongestionControl) -> io::Result<Node> {
-    Node::new(
-        NodeConfig::new()
-            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .congestion(cc),
-    )
-    .map_err(|e| io::Error::other(e.to_string()))
+fn node(cc: CongestionControl, mode: Option<PathMode>) -> io::Result<Node> {
+    let mut config = NodeConfig::new()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .congestion(cc);
+    if let Some(mode) = mode {
+        config = config.multipath(mode);
+    }
+    Node::new(config).map_err(|e| io::Error::other(e.to_string()))
 }
 
 fn netchan_conn(
     paths: &[PathSpec],
     capacity: u32,
     seed: u64,
-    cc: Option<CongestionControl>,
+    (cc, mode): (Option<CongestionControl>, Option<PathMode>),
 ) -> io::Result<Conn> {
     let cc = cc.unwrap_or(NodeConfig::new().transport.recovery.congestion);
-    let server = node(cc)?;
-    let client = node(cc)?;
+    let server = node(cc, mode)?;
+    let client = node(cc, mode)?;
     let emulator = Emulator::udp(paths, server.local_addr(), seed)?;
-    let front = emulator.paths[0].front;
+    // Multipath: every path's front address is one of the server's addresses to the
+    // client, which opens a path to each.
+    let fronts: Vec<String> = match mode {
+        Some(_) => emulator.paths.iter().map(|p| p.front.to_string()).collect(),
+        None => vec![emulator.paths[0].front.to_string()],
+    };
     let peer = client
-        .dial(&format!("{}@{front}", server.public_key()))
+        .dial(&format!("{}@{}", server.public_key(), fronts.join(",")))
         .map_err(|e| io::Error::other(e.to_string()))?;
     let back = server.peer(client.public_key());
     let other = |e: netchan::Error| io::Error::other(e.to_string());

@@ -56,7 +56,8 @@ struct RunArgs {
     /// loss; without --event, path 0 blackholes from 30% to 50% of the duration).
     #[arg(long, short, default_value = "bulk")]
     workload: String,
-    /// single; stripe, mirror, parity and hedged arrive with the multipath layer.
+    /// single (one path), or netchan's multipath over every --path: stripe, mirror,
+    /// parity, hedged, backup (the paths beyond the first standby).
     #[arg(long, short, default_value = "single")]
     mode: String,
     /// A path, repeatable: `direct` (plain loopback, no emulator) or key=value pairs:

@@ -199,7 +199,7 @@ pub fn suite(json: Option<&std::path::Path>) -> ExitCode {
         &rows,
     );
     println!(
-        "\nsuite took {:.0} s; single path (multipath modes arrive with the multipath layer); \
+        "\nsuite took {:.0} s; single path (multipath runs: `run --mode ...`); \
          latency is one-way except ping-pong (round trip)",
         started.elapsed().as_secs_f64()
     );

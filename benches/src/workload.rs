@@ -76,7 +76,8 @@ pub struct RunSpec {
     pub transport: Transport,
     /// What to run.
     pub workload: Workload,
-    /// The multipath mode (`single` only, until the multipath layer exists).
+    /// `single` (one path), or a multipath mode of netchan over every path: `stripe`,
+    /// `mirror`, `parity`, `hedged`, `backup`.
     pub mode: String,
     /// The paths.
     pub paths: Vec<PathSpec>,
@@ -389,8 +390,15 @@ pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
     validate(spec)?;
     // Both transports get the same low-latency wake-ups, emulated path or not.
     let _latency = crate::emu::LowLatency::request();
-    let mut conn = connect(spec.transport, &spec.paths, spec.size, spec.seed, spec.cc)
-        .map_err(|e| format!("setting up {}: {e}", spec.transport.name()))?;
+    let mode = multipath_mode(&spec.mode);
+    let mut conn = connect(
+        spec.transport,
+        &spec.paths,
+        spec.size,
+        spec.seed,
+        (spec.cc, mode),
+    )
+    .map_err(|e| format!("setting up {}: {e}", spec.transport.name()))?;
     let emu_cpu0 = conn.emulator.as_ref().map_or(0, |e| e.cpu_ns());
     let (cpu0, _) = process_usage();
     let epoch = Instant::now();
@@ -457,27 +465,39 @@ pub fn run(spec: &RunSpec) -> Result<Outcome, String> {
     })
 }
 
+/// The netchan multipath mode `mode` names (`None` for `single` or an unknown name).
+pub fn multipath_mode(mode: &str) -> Option<netchan::PathMode> {
+    mode.parse().ok()
+}
+
 /// Refuses what cannot run, with a message saying why.
 pub fn validate(spec: &RunSpec) -> Result<(), String> {
-    match spec.mode.as_str() {
-        "single" => {}
-        m @ ("stripe" | "mirror" | "parity" | "hedged") => {
+    let n = spec.paths.len();
+    match (spec.mode.as_str(), multipath_mode(&spec.mode)) {
+        ("single", _) if n != 1 => {
             return Err(format!(
-                "mode `{m}` is not available yet: it needs the multipath layer \
-                 (netchan-multipath), which is not built; `single` is the only mode today"
+                "mode `single` uses exactly one path; {n} were given (a multipath mode \
+                 such as `--mode stripe` uses them all)"
             ));
         }
-        m => {
+        ("single", _) => {}
+        (m, Some(_)) if spec.transport != Transport::Netchan => {
             return Err(format!(
-                "unknown mode `{m}` (modes: single; stripe, mirror, parity and hedged arrive with the multipath layer)"
+                "mode `{m}` is netchan's multipath; transport `{}` runs `single` only",
+                spec.transport.name()
             ));
         }
-    }
-    if spec.paths.len() != 1 {
-        return Err(format!(
-            "mode `single` uses exactly one path; {} were given",
-            spec.paths.len()
-        ));
+        (m, Some(_)) if n < 2 => {
+            return Err(format!(
+                "mode `{m}` spreads traffic over several paths; give at least two `--path`s"
+            ));
+        }
+        (_, Some(_)) => {}
+        (m, None) => {
+            return Err(format!(
+                "unknown mode `{m}` (modes: single, stripe, mirror, parity, hedged, backup)"
+            ));
+        }
     }
     for e in &spec.events {
         if e.path >= spec.paths.len() {
@@ -607,4 +627,40 @@ fn pingpong(conn: &mut Conn, spec: &RunSpec, tally: &mut Tally) -> Result<(), St
     conn.abort();
     let _ = echo.join();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mode: &str, paths: usize, transport: Transport) -> RunSpec {
+        RunSpec {
+            transport,
+            workload: Workload::Bulk,
+            mode: mode.into(),
+            paths: (0..paths)
+                .map(|_| PathSpec::parse("rate=10mbit,delay=5ms").expect("path"))
+                .collect(),
+            events: Vec::new(),
+            duration: Duration::from_secs(1),
+            size: 1 << 16,
+            rate: 0.0,
+            seed: 1,
+            cc: None,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn modes_and_path_counts() {
+        assert!(validate(&spec("single", 1, Transport::Netchan)).is_ok());
+        assert!(validate(&spec("single", 2, Transport::Netchan)).is_err());
+        for m in ["stripe", "mirror", "parity", "hedged", "backup"] {
+            assert!(validate(&spec(m, 2, Transport::Netchan)).is_ok(), "{m}");
+            assert!(validate(&spec(m, 1, Transport::Netchan)).is_err(), "{m}");
+            assert!(validate(&spec(m, 2, Transport::Tcp)).is_err(), "{m}");
+        }
+        let err = validate(&spec("raid6", 2, Transport::Netchan)).unwrap_err();
+        assert!(err.contains("unknown mode"), "{err}");
+    }
 }
