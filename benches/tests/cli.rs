@@ -186,7 +186,21 @@ fn plot_shows_the_blackhole() {
 #[test]
 fn refusals_are_clean() {
     for (args, needle) in [
-        (&["run", "--mode", "stripe"][..], "multipath"),
+        (&["run", "--mode", "stripe"][..], "at least two `--path`s"),
+        (
+            &[
+                "run",
+                "--mode",
+                "mirror",
+                "--transport",
+                "tcp",
+                "--path",
+                "direct",
+                "--path",
+                "direct",
+            ][..],
+            "tcp runs over exactly one path",
+        ),
         (&["run", "--mode", "raid0"][..], "unknown mode"),
         (&["run", "--path", "rate=fast"][..], "not a rate"),
         (&["run", "--workload", "nope"][..], "unknown workload"),
