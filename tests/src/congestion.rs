@@ -32,7 +32,7 @@ impl LatencyReport {
 }
 
 /// The `q`-quantile (0..=1, nearest rank) of sorted durations; zero when empty.
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let n = sorted.len();
     if n == 0 {
         return Duration::ZERO;

@@ -48,12 +48,7 @@ impl FlowReport {
 
     /// The `q`-quantile (nearest rank) of the one-way latencies; zero when none arrived.
     pub fn latency_quantile(&self, q: f64) -> Duration {
-        let l = self.latencies();
-        if l.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((q.clamp(0.0, 1.0) * l.len() as f64).ceil() as usize).clamp(1, l.len()) - 1;
-        l[i]
+        crate::congestion::quantile(&self.latencies(), q)
     }
 
     /// The longest time between two consecutive deliveries after `from`, beyond the

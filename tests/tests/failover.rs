@@ -8,6 +8,7 @@
 //! (checked by [`run_flows`]).
 
 use netchan_multipath::Scheduler;
+use netchan_tests::congestion::quantile;
 use netchan_tests::flows::{Flow, FlowsReport, run_flows};
 use netchan_tests::link::LinkConfig;
 use netchan_tests::multipath::{open_second_path, second_addresses, ten_mbit, two_address_pair};
@@ -112,7 +113,7 @@ fn split(before: &[PathStats], which: Hole) -> (PathStats, PathStats) {
 
 fn quantiles(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
     v.sort_unstable();
-    let q = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    let q = |q| quantile(&v, q);
     (q(0.5), q(0.99), q(1.0))
 }
 

@@ -241,7 +241,15 @@ impl Connection {
         if modes.is_empty() {
             return;
         }
-        let views = self.plain_views(now);
+        // The selector's reused view buffer (this runs per packet of mirrored data).
+        let mut views = std::mem::take(&mut self.scratch_views);
+        views.clear();
+        views.extend(
+            self.paths
+                .iter()
+                .filter(|p| p.selectable())
+                .map(|p| p.view(now)),
+        );
         let mut targets = Vec::new();
         for (mode, bytes, tail) in modes {
             targets.clear();
@@ -256,6 +264,7 @@ impl Connection {
                 self.queue_copy_on(id, i, mode, data);
             }
         }
+        self.scratch_views = views;
     }
 
     /// Queues the chunks of `data` whose channel is in `mode` on path `id` (not `from`).

@@ -423,9 +423,9 @@ impl Connection {
             eliciting |= copies > 0;
             eliciting |= self.write_channel_data(buf, limit, &mut sent);
             if self.paths.len() > 1 && sent.data.len() > copies {
-                let fresh = sent.data[copies..].to_vec();
-                self.queue_copies(now, i, &fresh);
-                self.add_to_parity(now, i, &fresh);
+                let fresh = &sent.data[copies..];
+                self.queue_copies(now, i, fresh);
+                self.add_to_parity(now, i, fresh);
             }
         } else if may_elicit && let Some(data) = self.paths[i].response.take() {
             Frame::PathResponse { data }.encode(buf);

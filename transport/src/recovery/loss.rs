@@ -101,6 +101,7 @@ impl<T> PathRecovery<T> {
             self.forget(&packet);
             lost.push((pn, packet));
         }
+        self.prune_eliciting();
         lost
     }
 

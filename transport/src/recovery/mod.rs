@@ -22,7 +22,7 @@ use loss::{Reordering, Undo};
 use rate::{RateSampler, SendSnapshot};
 
 use crate::ranges::RangeSet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Knobs of loss recovery. Defaults follow RFC 9002 except where noted.
@@ -215,6 +215,9 @@ pub struct PathRecovery<T> {
     stats: RecoveryStats,
     /// Scratch space for acks to hand to the controller: (time sent, bytes, app-limited).
     cc_acks: Vec<(Instant, u64, bool)>,
+    /// Ack-eliciting packets in send order, (number, time sent); the front is always
+    /// outstanding (entries behind it may have left and are dropped as they reach it).
+    eliciting: VecDeque<(u64, Instant)>,
     max_datagram_size: u16,
     rate: RateSampler,
     /// Latest delivery rate measured (bytes per second; see `bandwidth_estimate`).
@@ -246,6 +249,7 @@ impl<T> PathRecovery<T> {
             app_limited: false,
             stats: RecoveryStats::default(),
             cc_acks: Vec::new(),
+            eliciting: VecDeque::new(),
             max_datagram_size,
             rate: RateSampler::new(now),
             delivery_rate: 0.0,
@@ -276,6 +280,7 @@ impl<T> PathRecovery<T> {
         if packet.ack_eliciting {
             self.ack_eliciting_outstanding += 1;
             self.time_of_last_ack_eliciting = Some(now);
+            self.eliciting.push_back((pn, now));
         }
         let mut snap = None;
         if packet.in_flight {
@@ -383,6 +388,7 @@ impl<T> PathRecovery<T> {
                 acked.push((pn, entry.packet));
             }
         }
+        self.prune_eliciting();
         if acked.is_empty() {
             return Ok(AckOutcome::empty());
         }
@@ -632,15 +638,23 @@ impl<T> PathRecovery<T> {
         self.app_limited = false;
     }
 
-    /// When the oldest outstanding ack-eliciting packet was sent (`None`: none is).
+    /// When the oldest outstanding ack-eliciting packet was sent (`None`: none is); O(1).
     pub fn oldest_eliciting_sent(&self) -> Option<Instant> {
         if self.ack_eliciting_outstanding == 0 {
             return None;
         }
-        self.sent
-            .values()
-            .find(|o| o.packet.ack_eliciting)
-            .map(|o| o.packet.time_sent)
+        self.eliciting.front().map(|&(_, t)| t)
+    }
+
+    /// Drops the front of the send-order list while its packets are no longer outstanding
+    /// (after acknowledgements or losses; amortised O(1) per packet).
+    fn prune_eliciting(&mut self) {
+        while let Some(&(pn, _)) = self.eliciting.front() {
+            if self.sent.contains_key(&pn) {
+                break;
+            }
+            self.eliciting.pop_front();
+        }
     }
 
     /// The payloads of the outstanding packets, oldest first (left tracked: a failed
@@ -656,6 +670,7 @@ impl<T> PathRecovery<T> {
         self.bytes_in_flight = 0;
         self.ack_eliciting_outstanding = 0;
         self.loss_time = None;
+        self.eliciting.clear();
         std::mem::take(&mut self.sent)
             .into_iter()
             .map(|(pn, entry)| (pn, entry.packet))
