@@ -251,15 +251,11 @@ pub trait PathSelector: Send + Debug {
     }
 
     /// The path a finished parity group's CHANNEL_PARITY frame goes on; `members` are the
-    /// paths its chunks went on (one entry per chunk). `None` drops it. Default: the path
-    /// carrying the fewest of them.
+    /// paths its chunks went on (one entry per chunk). `None` drops it. Default: none (a
+    /// selector that asks for parity groups places them too).
     fn parity_path(&mut self, now: Instant, members: &[u64], paths: &[PathView]) -> Option<u64> {
-        let _ = now;
-        paths
-            .iter()
-            .filter(|p| p.status == PathStatus::Active && !p.failed)
-            .min_by_key(|p| (members.iter().filter(|&&m| m == p.id).count(), p.rtt))
-            .map(|p| p.id)
+        let _ = (now, members, paths);
+        None
     }
 }
 
