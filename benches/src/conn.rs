@@ -1,7 +1,8 @@
 //! Connections under test: a pair of message pipes (client → server and server → client)
-//! over netchan or over kernel TCP, both through the emulator.
+//! over netchan, kernel TCP or kernel MPTCP, all through the emulator.
 
 use crate::emu::Emulator;
+use crate::netns::Kernel;
 use crate::spec::PathSpec;
 use netchan::{
     CongestionControl, Node, NodeConfig, PathMode, PeerStats, RecvTimeoutError, SendTimeoutError,
@@ -34,8 +35,11 @@ pub type Pipe = (Box<dyn MsgSend>, Box<dyn MsgRecv>);
 pub enum Transport {
     /// netchan channels (`Sender<ByteBuf>` / `Receiver<ByteBuf>`).
     Netchan,
-    /// Kernel TCP, length-prefixed messages, `TCP_NODELAY`.
+    /// Kernel TCP, length-prefixed messages, `TCP_NODELAY`, over the first path.
     Tcp,
+    /// Kernel MPTCP (the in-kernel path manager and default scheduler), one subflow per
+    /// path, otherwise as [`Transport::Tcp`].
+    Mptcp,
 }
 
 impl Transport {
@@ -44,7 +48,15 @@ impl Transport {
         match self {
             Transport::Netchan => "netchan",
             Transport::Tcp => "tcp",
+            Transport::Mptcp => "mptcp",
         }
+    }
+
+    /// The transport `name` names (`netchan`, `tcp`, `mptcp`).
+    pub fn parse(name: &str) -> Option<Transport> {
+        [Transport::Netchan, Transport::Tcp, Transport::Mptcp]
+            .into_iter()
+            .find(|t| t.name() == name)
     }
 }
 
@@ -104,7 +116,11 @@ pub fn connect(
             let cap = (4 << 20) / size.max(1);
             netchan_conn(paths, cap.clamp(4, 8192) as u32, seed, (cc, mode))
         }
-        Transport::Tcp => tcp_conn(&paths[0], seed, cc.map(kernel_cc)),
+        Transport::Tcp => tcp_conn(paths, seed, cc.map(kernel_cc), Kernel::Tcp),
+        Transport::Mptcp => {
+            let backup = mode == Some(PathMode::Backup);
+            tcp_conn(paths, seed, cc.map(kernel_cc), Kernel::Mptcp { backup })
+        }
     }
 }
 
@@ -373,30 +389,20 @@ impl MsgRecv for TcpRecv {
     }
 }
 
-fn tcp_conn(path: &PathSpec, seed: u64, cc: Option<&str>) -> io::Result<Conn> {
-    let (client, server, emulator, description, controller) = if path.direct {
-        let l = TcpListener::bind("127.0.0.1:0")?;
-        let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-        let controller = set_congestion(&c, cc)?;
-        c.connect(&l.local_addr()?.into())?;
-        let (s, _) = l.accept()?;
-        let desc = format!("kernel TCP ({controller}) over loopback");
-        (TcpStream::from(c), s, None, desc, controller)
+/// The kernel's side of a connection: client and server sockets, the emulator (none on
+/// loopback), the description and the controller.
+type KernelEnds = (TcpStream, TcpStream, Option<Emulator>, String, String);
+
+/// What the kernel baseline keeps open besides the sockets: MPTCP's listener must outlive
+/// `accept`, because every further subflow joins through it.
+type Keep = Vec<Box<dyn Any + Send>>;
+
+fn tcp_conn(paths: &[PathSpec], seed: u64, cc: Option<&str>, kernel: Kernel) -> io::Result<Conn> {
+    let mut keep: Keep = Vec::new();
+    let (client, server, emulator, description, controller) = if paths[0].direct {
+        loopback_tcp(cc)?
     } else {
-        let p = crate::netns::tcp_path(path, seed)?;
-        let controller = set_congestion(&p.client, cc)?;
-        let addr = SocketAddr::from((crate::netns::SERVER_IP, crate::netns::PORT));
-        p.client
-            .connect_timeout(&addr.into(), Duration::from_secs(10))?;
-        let (s, _) = p.listener.accept()?;
-        let desc = format!("kernel TCP ({controller}) through TUN + emulator");
-        (
-            TcpStream::from(p.client),
-            s,
-            Some(p.emulator),
-            desc,
-            controller,
-        )
+        emulated_kernel(paths, seed, cc, kernel, &mut keep)?
     };
     if let Some(cc) = cc {
         // Both directions carry data: the server's socket uses the same controller.
@@ -427,10 +433,77 @@ fn tcp_conn(path: &PathSpec, seed: u64, cc: Option<&str>) -> io::Result<Conn> {
         peers: None,
         stop: Arc::new(AtomicBool::new(false)),
         tcp: vec![client, server],
-        keep: Vec::new(),
+        keep,
     };
     handshake(&mut conn)?;
+    if let (Kernel::Mptcp { .. }, Some(e)) = (kernel, conn.emulator.as_ref()) {
+        wait_for_subflows(e)?;
+    }
     Ok(conn)
+}
+
+fn loopback_tcp(cc: Option<&str>) -> io::Result<KernelEnds> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let controller = set_congestion(&c, cc)?;
+    c.connect(&l.local_addr()?.into())?;
+    let (s, _) = l.accept()?;
+    let desc = format!("kernel TCP ({controller}) over loopback");
+    Ok((TcpStream::from(c), s, None, desc, controller))
+}
+
+fn emulated_kernel(
+    paths: &[PathSpec],
+    seed: u64,
+    cc: Option<&str>,
+    kernel: Kernel,
+    keep: &mut Keep,
+) -> io::Result<KernelEnds> {
+    let p = crate::netns::kernel_paths(paths, seed, kernel)?;
+    let controller = set_congestion(&p.client, cc)?;
+    let addr = SocketAddr::from((crate::netns::server_ip(0), crate::netns::PORT));
+    p.client
+        .connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    let (s, _) = p.listener.accept()?;
+    keep.push(Box::new(p.listener));
+    let desc = match kernel {
+        Kernel::Tcp => format!("kernel TCP ({controller}) through TUN + emulator"),
+        Kernel::Mptcp { backup } => format!(
+            "kernel MPTCP ({controller}, {} subflows{}) through TUN + emulator",
+            paths.len(),
+            if backup { ", extra ones backup" } else { "" }
+        ),
+    };
+    Ok((
+        TcpStream::from(p.client),
+        s,
+        Some(p.emulator),
+        desc,
+        controller,
+    ))
+}
+
+/// Waits until every path beyond the first has carried a subflow's handshake (SYN and
+/// third ACK up, SYN-ACK and the join's ACK down; the namespaces' devices carry no IPv6,
+/// so nothing else crosses an idle path), so a run never measures MPTCP with fewer
+/// subflows than paths without saying so.
+fn wait_for_subflows(emulator: &Emulator) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let crossed = |c: &crate::emu::DirectionCounters| {
+        c.stats.lock().unwrap_or_else(|e| e.into_inner()).delivered
+    };
+    for (i, p) in emulator.paths.iter().enumerate().skip(1) {
+        while crossed(&p.up) < 2 || crossed(&p.down) < 2 {
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "MPTCP opened no subflow over path {i} within 5 s (see `ip mptcp \
+                     endpoint` / `limits` in crate::netns)"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
 }
 
 /// Selects the kernel's congestion controller of a TCP socket (`None`: the namespace's

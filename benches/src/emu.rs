@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 
 /// Width of one bucket of the per-path throughput series.
 pub const BUCKET: Duration = Duration::from_millis(100);
+/// IPv4 + UDP header bytes: what a UDP relay's bottleneck charges per datagram beyond its
+/// payload, so that a relayed datagram costs what it would on a wire (a TUN path's packets
+/// already include their headers).
+pub const UDP_HEADERS: usize = 28;
 /// At most this many buckets are kept (about 2.8 hours).
 const MAX_BUCKETS: usize = 100_000;
 
@@ -258,7 +262,7 @@ impl Emulator {
                 front_addr,
                 (up_in, up_out),
                 (down_in, down_out),
-                seed,
+                (seed, UDP_HEADERS),
             )?;
         }
         Ok(emu)
@@ -275,6 +279,9 @@ impl Emulator {
     }
 
     /// Adds path number `index` with its two directions and starts their threads.
+    /// `(seed, header_bytes)`: the seed of the link's randomness, and what the bottleneck
+    /// charges per datagram beyond its length ([`UDP_HEADERS`] for a UDP relay, 0 for
+    /// whole IP packets from a TUN device).
     pub fn add_path(
         &mut self,
         index: usize,
@@ -282,7 +289,7 @@ impl Emulator {
         front: SocketAddr,
         up: (impl Input, impl Output),
         down: (impl Input, impl Output),
-        seed: u64,
+        (seed, header_bytes): (u64, usize),
     ) -> io::Result<()> {
         let up_c = Arc::new(DirectionCounters::default());
         let down_c = Arc::new(DirectionCounters::default());
@@ -293,11 +300,9 @@ impl Emulator {
         ] {
             let (tx, rx) = crossbeam_channel::unbounded();
             controls.push(tx);
-            let link = Link::new(
-                spec.link_config(),
-                seed ^ (index as u64) << 8 ^ salt,
-                Instant::now(),
-            );
+            let mut config = spec.link_config();
+            config.header_bytes = header_bytes;
+            let link = Link::new(config, seed ^ (index as u64) << 8 ^ salt, Instant::now());
             let stop = self.stop.clone();
             let t = std::thread::Builder::new()
                 .name(format!("emu-p{index}-{dir}"))

@@ -1,10 +1,12 @@
-//! The netchan benchmark harness (`netchan-bench`): netchan and kernel TCP over the same
-//! emulated links, measured end to end (serde, driver threads, sockets, encryption).
+//! The netchan benchmark harness (`netchan-bench`): netchan, kernel TCP and kernel MPTCP
+//! over the same emulated links, measured end to end (serde, driver threads, sockets,
+//! encryption).
 //!
-//! - [`emu`]: the real-time link emulator (UDP relays; TUN forwarding for TCP).
+//! - [`emu`]: the real-time link emulator (UDP relays; TUN forwarding for TCP/MPTCP,
+//!   [`netns`]: the namespaces, one TUN pair per path, MPTCP's path manager).
 //! - [`spec`]: path specs (`rate=50mbit,delay=10ms,loss=1%`) and events
 //!   (`blackhole=0@3s..6s`).
-//! - [`conn`]: the connections under test (netchan channels, TCP streams).
+//! - [`conn`]: the connections under test (netchan channels, TCP and MPTCP streams).
 //! - [`workload`]: `bulk`, `messages`, `pingpong`, `failover`.
 //! - [`report`]: the JSON contract and the readable summary; [`plot`]: the SVG plot.
 //! - [`suite`]: the default suite, [`sim`]: the virtual-time engine suite.

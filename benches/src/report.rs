@@ -10,7 +10,9 @@
 //! `p99`, `max`} (one-way; round trip for `pingpong`; null if nothing arrived),
 //! `max_stall_ms`, `cpu_s` (both endpoints, emulator excluded), `peak_rss_mb` (the whole
 //! process), `description`, `emulator` (per path and direction: datagrams `sent`,
-//! `delivered`, `lost_random`, `dropped_queue`, `dropped_blackhole`), `controller` (the
+//! `delivered`, `lost_random`, `dropped_queue`, `dropped_blackhole`, and `bytes_sent`,
+//! `bytes_delivered`: UDP payload for netchan, whole IP packets for the kernel
+//! baselines; the bottleneck also charges each UDP datagram 28 header bytes), `controller` (the
 //! congestion controller: netchan's, or the kernel's for TCP), `transport_stats` (netchan
 //! only, null for TCP: `up` and `down`, each as its sending node saw it: `srtt_ms`,
 //! `min_rtt_ms`, `cwnd_bytes`, `bandwidth_mbps` (BBR's bottleneck estimate, else the
@@ -65,6 +67,11 @@ pub struct LinkJson {
     pub dropped_queue: u64,
     /// Dropped by a blackhole.
     pub dropped_blackhole: u64,
+    /// Bytes offered to the link (datagram lengths: UDP payload for netchan, whole IP
+    /// packets for the kernel baselines).
+    pub bytes_sent: u64,
+    /// Bytes delivered.
+    pub bytes_delivered: u64,
 }
 
 impl From<&LinkStats> for LinkJson {
@@ -75,6 +82,8 @@ impl From<&LinkStats> for LinkJson {
             lost_random: s.lost_random + s.lost_bursty,
             dropped_queue: s.dropped_queue,
             dropped_blackhole: s.dropped_blackhole,
+            bytes_sent: s.bytes_sent,
+            bytes_delivered: s.bytes_delivered,
         }
     }
 }
@@ -263,12 +272,14 @@ impl Report {
         for (i, e) in self.emulator.iter().enumerate() {
             let Some(e) = e else { continue };
             s += &format!(
-                "  emulator p{i}    up: {} datagrams, {} random loss, {} queue drops, {} blackholed; down: {} datagrams, {} random loss, {} queue drops, {} blackholed\n",
+                "  emulator p{i}    up: {} datagrams ({:.1} MB), {} random loss, {} queue drops, {} blackholed; down: {} datagrams ({:.1} MB), {} random loss, {} queue drops, {} blackholed\n",
                 e.up.sent,
+                e.up.bytes_sent as f64 / 1e6,
                 e.up.lost_random,
                 e.up.dropped_queue,
                 e.up.dropped_blackhole,
                 e.down.sent,
+                e.down.bytes_sent as f64 / 1e6,
                 e.down.lost_random,
                 e.down.dropped_queue,
                 e.down.dropped_blackhole

@@ -470,34 +470,69 @@ pub fn multipath_mode(mode: &str) -> Option<netchan::PathMode> {
     mode.parse().ok()
 }
 
-/// Refuses what cannot run, with a message saying why.
-pub fn validate(spec: &RunSpec) -> Result<(), String> {
+fn validate_netchan_mode(spec: &RunSpec) -> Result<(), String> {
     let n = spec.paths.len();
     match (spec.mode.as_str(), multipath_mode(&spec.mode)) {
-        ("single", _) if n != 1 => {
-            return Err(format!(
-                "mode `single` uses exactly one path; {n} were given (a multipath mode \
-                 such as `--mode stripe` uses them all)"
-            ));
-        }
-        ("single", _) => {}
-        (m, Some(_)) if spec.transport != Transport::Netchan => {
-            return Err(format!(
-                "mode `{m}` is netchan's multipath; transport `{}` runs `single` only",
-                spec.transport.name()
-            ));
-        }
-        (m, Some(_)) if n < 2 => {
-            return Err(format!(
-                "mode `{m}` spreads traffic over several paths; give at least two `--path`s"
-            ));
-        }
-        (_, Some(_)) => {}
-        (m, None) => {
-            return Err(format!(
-                "unknown mode `{m}` (modes: single, stripe, mirror, parity, hedged, backup)"
-            ));
-        }
+        ("single", _) if n != 1 => Err(format!(
+            "mode `single` uses exactly one path; {n} were given (a multipath mode such as \
+             `--mode stripe` uses them all)"
+        )),
+        ("single", _) => Ok(()),
+        (m, Some(_)) if n < 2 => Err(format!(
+            "mode `{m}` spreads traffic over several paths; give at least two `--path`s"
+        )),
+        (_, Some(_)) => Ok(()),
+        (m, None) => Err(format!(
+            "unknown mode `{m}` (modes: single, stripe, mirror, parity, hedged, backup)"
+        )),
+    }
+}
+
+fn validate_tcp_mode(spec: &RunSpec) -> Result<(), String> {
+    if spec.mode != "single" {
+        return Err(format!(
+            "mode `{}` is multipath; transport `tcp` runs `single` only (kernel \
+             multipath: `--transport mptcp`)",
+            spec.mode
+        ));
+    }
+    if spec.paths.len() != 1 {
+        return Err("--transport tcp runs over exactly one path".into());
+    }
+    Ok(())
+}
+
+fn validate_mptcp_mode(spec: &RunSpec) -> Result<(), String> {
+    let n = spec.paths.len();
+    if !matches!(spec.mode.as_str(), "stripe" | "backup") {
+        return Err(format!(
+            "transport `mptcp` runs mode `stripe` (the kernel's default scheduler) or \
+             `backup` (the subflows beyond the first standby), not `{}`",
+            spec.mode
+        ));
+    }
+    if !(2..=crate::netns::MAX_PATHS).contains(&n) {
+        return Err(format!(
+            "transport `mptcp` runs over 2 to {} paths, not {n}",
+            crate::netns::MAX_PATHS
+        ));
+    }
+    if spec.paths.iter().any(|p| p.direct) {
+        return Err(
+            "transport `mptcp` runs over emulated paths only (not `direct`): each path is \
+             a TUN pair between two network namespaces"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Refuses what cannot run, with a message saying why.
+pub fn validate(spec: &RunSpec) -> Result<(), String> {
+    match spec.transport {
+        Transport::Netchan => validate_netchan_mode(spec)?,
+        Transport::Tcp => validate_tcp_mode(spec)?,
+        Transport::Mptcp => validate_mptcp_mode(spec)?,
     }
     for e in &spec.events {
         if e.path >= spec.paths.len() {
@@ -659,6 +694,13 @@ mod tests {
             assert!(validate(&spec(m, 2, Transport::Netchan)).is_ok(), "{m}");
             assert!(validate(&spec(m, 1, Transport::Netchan)).is_err(), "{m}");
             assert!(validate(&spec(m, 2, Transport::Tcp)).is_err(), "{m}");
+            let mptcp = validate(&spec(m, 2, Transport::Mptcp));
+            assert_eq!(
+                mptcp.is_ok(),
+                m == "stripe" || m == "backup",
+                "{m}: {mptcp:?}"
+            );
+            assert!(validate(&spec(m, 1, Transport::Mptcp)).is_err(), "{m}");
         }
         let err = validate(&spec("raid6", 2, Transport::Netchan)).unwrap_err();
         assert!(err.contains("unknown mode"), "{err}");

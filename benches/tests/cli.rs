@@ -199,7 +199,49 @@ fn refusals_are_clean() {
                 "--path",
                 "direct",
             ][..],
+            "transport `tcp` runs `single` only",
+        ),
+        (
+            &[
+                "run",
+                "--transport",
+                "tcp",
+                "--path",
+                "direct",
+                "--path",
+                "direct",
+            ][..],
             "tcp runs over exactly one path",
+        ),
+        (
+            &[
+                "run",
+                "--transport",
+                "mptcp",
+                "--path",
+                "direct",
+                "--path",
+                "direct",
+            ][..],
+            "runs mode `stripe`",
+        ),
+        (
+            &["run", "--transport", "mptcp", "--mode", "stripe"][..],
+            "2 to 8 paths",
+        ),
+        (
+            &[
+                "run",
+                "--transport",
+                "mptcp",
+                "--mode",
+                "stripe",
+                "--path",
+                "direct",
+                "--path",
+                "direct",
+            ][..],
+            "emulated paths only",
         ),
         (&["run", "--mode", "raid0"][..], "unknown mode"),
         (&["run", "--path", "rate=fast"][..], "not a rate"),
@@ -315,5 +357,80 @@ fn cc_selects_the_controller_of_both_transports() {
             last["description"].as_str().unwrap().contains(expect),
             "{last}"
         );
+    }
+}
+
+/// The bytes each emulated path delivered client → server.
+fn path_bytes(v: &Value) -> Vec<u64> {
+    v["emulator"]
+        .as_array()
+        .expect("emulator is an array")
+        .iter()
+        .map(|p| {
+            p["up"]["bytes_delivered"]
+                .as_u64()
+                .expect("bytes_delivered")
+        })
+        .collect()
+}
+
+/// Kernel MPTCP over two emulated paths (TUN pairs between two namespaces, one subflow
+/// each): both paths carry data, everything arrives once and in order, and the JSON
+/// says which transport and mode ran; netchan's stripe over the same paths likewise.
+#[test]
+fn mptcp_crosses_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("runs.jsonl");
+    let json = json.to_str().unwrap();
+    for transport in ["mptcp", "netchan"] {
+        let o = bench(&[
+            "run",
+            "--transport",
+            transport,
+            "--mode",
+            "stripe",
+            "--workload",
+            "bulk",
+            "--size",
+            "64k",
+            "--duration",
+            "3s",
+            "--path",
+            "rate=10mbit,delay=5ms",
+            "--path",
+            "rate=10mbit,delay=5ms",
+            "--json",
+            json,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (v, transport) in lines.iter().zip(["mptcp", "netchan"]) {
+        assert_eq!(v["transport"], transport);
+        assert_eq!(v["mode"], "stripe");
+        assert_eq!(number(v, "capacity_mbps"), 20.0);
+        let description = v["description"].as_str().unwrap();
+        if transport == "mptcp" {
+            assert!(description.contains("MPTCP") && description.contains("2 subflows"));
+        }
+        assert_eq!(count(v, "lost"), 0, "{v}");
+        assert_eq!(count(v, "duplicates"), 0, "{v}");
+        assert_eq!(count(v, "out_of_order"), 0, "{v}");
+        // Two equal 10 Mbit/s paths: each carried at least a quarter of the bytes, and
+        // together more than one path could.
+        let bytes = path_bytes(v);
+        let total: u64 = bytes.iter().sum();
+        assert!(
+            bytes.iter().all(|&b| b * 4 >= total),
+            "{transport}: {bytes:?}"
+        );
+        let goodput = number(v, "goodput_mbps");
+        assert!(goodput > 12.0 && goodput <= 20.0, "{transport}: {goodput}");
     }
 }

@@ -134,10 +134,15 @@ pub struct LinkConfig {
     /// Probability that one random byte of the datagram is XORed with a random non-zero
     /// value (empty datagrams are never corrupted).
     pub corrupt: f64,
-    /// Bottleneck rate in bits/s applied to the datagram size (UDP payload bytes);
-    /// `None` = infinite. `Some(0)` transmits nothing: every datagram reaching the
+    /// Bottleneck rate in bits/s applied to the datagram size (UDP payload bytes) plus
+    /// [`header_bytes`](LinkConfig::header_bytes); `None` = infinite. `Some(0)` transmits nothing: every datagram reaching the
     /// bottleneck is counted as a queue drop.
     pub rate_bps: Option<u64>,
+    /// Bytes the bottleneck charges per datagram beyond its length: 0 (the default) when a
+    /// datagram is the whole packet on the wire; the real-time emulator sets 28 (IPv4 +
+    /// UDP headers) on its UDP relays, so that netchan's datagrams and the kernel
+    /// baselines' IP packets pay for the same wire bytes.
+    pub header_bytes: usize,
     /// Bottleneck queue capacity in datagrams (tail drop when full), counting the datagram
     /// being serialised. Only meaningful with a rate.
     pub queue_packets: usize,
@@ -160,6 +165,7 @@ impl LinkConfig {
             reorder_delay: Duration::ZERO,
             corrupt: 0.0,
             rate_bps: None,
+            header_bytes: 0,
             queue_packets: 1000,
             blackholes: Vec::new(),
         }
@@ -415,7 +421,7 @@ impl Link {
         // 3. Bottleneck.
         let departure = match self.config.rate_bps {
             None => now,
-            Some(rate) => match self.enqueue(now, len, rate) {
+            Some(rate) => match self.enqueue(now, len + self.config.header_bytes, rate) {
                 Some(departure) => departure,
                 None => {
                     self.stats.dropped_queue += 1;
