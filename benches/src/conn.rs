@@ -76,7 +76,7 @@ pub struct Conn {
     pub peers: Option<(netchan::Peer, netchan::Peer)>,
     stop: Arc<AtomicBool>,
     tcp: Vec<TcpStream>,
-    keep: Vec<Box<dyn Any + Send>>,
+    keep: Keep,
 }
 
 impl Conn {

@@ -160,11 +160,7 @@ pub struct TransportJson {
 impl Report {
     /// Builds the report of a run.
     pub fn new(spec: &RunSpec, o: &Outcome) -> Report {
-        let capacity = spec
-            .paths
-            .iter()
-            .map(|p| p.rate_bps.map(|r| r as f64 / 1e6))
-            .sum::<Option<f64>>();
+        let capacity = spec.capacity_bps().map(|c| c / 1e6);
         let streams = !matches!(
             spec.workload,
             crate::workload::Workload::Bulk | crate::workload::Workload::PingPong

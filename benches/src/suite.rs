@@ -81,13 +81,8 @@ fn spec(workload: Workload, paths: &[&str], secs: u64) -> RunSpec {
     }
 }
 
-/// The sum of the paths' rates, bits/s (`None` if one is unlimited).
-fn capacity(s: &RunSpec) -> Option<f64> {
-    s.paths.iter().map(|p| p.rate_bps.map(|r| r as f64)).sum()
-}
-
 fn goodput(s: &RunSpec, o: &Outcome) -> String {
-    match capacity(s) {
+    match s.capacity_bps() {
         Some(c) => format!(
             "{:.1} Mbit/s ({:.1}%), cpu {:.1} s",
             o.goodput_bps / 1e6,
@@ -129,7 +124,9 @@ fn stall(_: &RunSpec, o: &Outcome) -> String {
 
 /// Goodput of at least `share` of the paths' capacity.
 fn at_least(r: &Runs<'_>, share: f64) -> bool {
-    capacity(r.spec).is_some_and(|c| r.netchan.goodput_bps >= share * c)
+    r.spec
+        .capacity_bps()
+        .is_some_and(|c| r.netchan.goodput_bps >= share * c)
 }
 
 /// Every message delivered exactly once, none lost.

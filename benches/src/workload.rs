@@ -98,6 +98,16 @@ pub struct RunSpec {
     pub progress: bool,
 }
 
+impl RunSpec {
+    /// The sum of the paths' rates, bits/s (`None` if one is unlimited).
+    pub fn capacity_bps(&self) -> Option<f64> {
+        self.paths
+            .iter()
+            .map(|p| p.rate_bps.map(|r| r as f64))
+            .sum()
+    }
+}
+
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Percentiles {

@@ -26,6 +26,15 @@ fn number(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("`{key}` is not a number in {v}"))
 }
 
+/// The JSON objects of a `--json` file, one per line.
+fn json_lines(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect()
+}
+
 fn count(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
@@ -125,11 +134,7 @@ fn json_lines_follow_the_contract() {
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("goodput"), "{out}");
     }
-    let lines: Vec<Value> = std::fs::read_to_string(json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
-        .collect();
+    let lines = json_lines(json);
     assert_eq!(lines.len(), 2, "one object per run, appended");
     check_contract(&lines[0], "netchan", "messages");
     check_contract(&lines[1], "tcp", "messages");
@@ -346,12 +351,7 @@ fn cc_selects_the_controller_of_both_transports() {
             "--quiet",
         ]);
         assert!(o.status.success(), "{transport} {cc}: {}", text(&o));
-        let last: Value = std::fs::read_to_string(json)
-            .unwrap()
-            .lines()
-            .last()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .unwrap();
+        let last = json_lines(json).pop().expect("a JSON line");
         assert_eq!(last["controller"], expect, "{last}");
         assert!(
             last["description"].as_str().unwrap().contains(expect),
@@ -405,11 +405,7 @@ fn mptcp_crosses_every_path() {
         ]);
         assert!(o.status.success(), "{}", text(&o));
     }
-    let lines: Vec<Value> = std::fs::read_to_string(json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let lines = json_lines(json);
     assert_eq!(lines.len(), 2);
     for (v, transport) in lines.iter().zip(["mptcp", "netchan"]) {
         assert_eq!(v["transport"], transport);
