@@ -52,7 +52,16 @@ pub(crate) struct SendState {
     pub wants_writable: bool,
     /// The credit limit we last reported as blocking us (CHANNEL_BLOCKED sent).
     pub blocked_sent_at: Option<u64>,
+    /// Start and end offsets of the unsent messages of at least [`LARGE_MESSAGE`] bytes
+    /// (at most one per `LARGE_MESSAGE` bytes buffered), to tell when the message being
+    /// sent cannot complete within the peer's credit.
+    large: VecDeque<(u64, u64)>,
 }
+
+/// Messages this large may need credit beyond the peer's channel window to complete
+/// (the receiver's stretch, see `RecvState::grant_stretch`); the sender tracks where
+/// they end.
+pub(crate) const LARGE_MESSAGE: usize = 64 << 10;
 
 impl SendState {
     pub fn new(max_data: u64) -> Self {
@@ -67,6 +76,7 @@ impl SendState {
             reset_code: 0,
             wants_writable: false,
             blocked_sent_at: None,
+            large: VecDeque::new(),
         }
     }
 
@@ -84,8 +94,25 @@ impl SendState {
     pub fn write_message(&mut self, msg: &[u8]) {
         let mut prefix = Vec::with_capacity(8);
         write_varint(&mut prefix, msg.len() as u64);
+        let start = self.end();
         self.buf.extend(prefix);
         self.buf.extend(msg);
+        if msg.len() >= LARGE_MESSAGE {
+            self.large.push_back((start, self.end()));
+        }
+    }
+
+    /// Whether the next new byte belongs to a large message that the peer's channel
+    /// credit does not cover to its end: sending more of it cannot complete a message
+    /// until the receiver stretches the credit, so other channels' data goes first
+    /// (their messages can complete, and the connection credit they use comes back).
+    pub fn awaits_stretch(&mut self) -> bool {
+        while self.large.front().is_some_and(|&(_, end)| end <= self.next) {
+            self.large.pop_front();
+        }
+        self.large
+            .front()
+            .is_some_and(|&(start, end)| start <= self.next && end > self.max_data)
     }
 
     /// Whether there is lost data to resend.
@@ -223,6 +250,16 @@ pub(crate) enum RecvError {
 /// (unacknowledged, so the sender retransmits them later).
 pub(crate) const MAX_FRAGMENTS: usize = 4096;
 
+/// Most out-of-order fragments held over all channels of a connection. Full-size
+/// fragments this many would exceed the connection window, so only a peer sending tiny
+/// fragments reaches it; its packets then wait (dropped unacknowledged).
+pub(crate) const MAX_CONNECTION_FRAGMENTS: u64 = 16_384;
+
+/// What one out-of-order fragment is counted as in the receive memory budget besides
+/// its bytes: the map entry, the `Bytes` handle and the allocator's header. (Unread
+/// messages share one buffer and cost their bytes only.)
+pub(crate) const ENTRY_OVERHEAD: u64 = 64;
+
 /// The receiving half of a channel.
 #[derive(Debug)]
 pub(crate) struct RecvState {
@@ -230,21 +267,35 @@ pub(crate) struct RecvState {
     pending: BTreeMap<u64, Bytes>,
     /// Offsets received at or above `contig`.
     received: RangeSet,
-    /// All bytes below this offset are in `assembly` or were parsed.
+    /// All bytes below this offset were read or are in `buf`.
     contig: u64,
-    /// Contiguous bytes not yet split into complete messages (start at `parsed`).
-    assembly: BytesMut,
+    /// The contiguous bytes not yet read, `[consumed, contig)`, length prefixes
+    /// included: complete messages up to `parsed`, then the incomplete head message. One
+    /// buffer, so an unread message costs its bytes and nothing more, however small.
+    buf: BytesMut,
     /// Offset just past the last complete message.
     parsed: u64,
-    /// Complete messages not yet read by the application, with their end offsets.
-    ready: VecDeque<(Bytes, u64)>,
+    /// Complete messages in `buf` not yet read by the application.
+    ready_count: u64,
+    /// Bytes of the fragments in `pending`.
+    pending_bytes: u64,
+    /// Everything was dropped (the peer reset the channel): all of it is released.
+    discarded: bool,
     /// Offset up to which the application has read whole messages.
     consumed: u64,
-    /// Offset credited to the connection-level window (monotonic).
+    /// Bytes credited back to the connection-level window (monotonic): the bytes read
+    /// (or discarded), plus the bytes of an incomplete head message held so far (so that
+    /// a message larger than the connection window can complete), never the bytes of
+    /// unread complete messages.
     pub released: u64,
     /// End offset of the incomplete message at the front of `assembly`, once its length
     /// prefix is known.
     head_end: Option<u64>,
+    /// End offset of a head message granted credit beyond the window (see
+    /// [`RecvState::grant_stretch`]), until it is read.
+    stretch: Option<u64>,
+    /// Whether the connection has this channel in its queue for a stretch.
+    pub stretch_queued: bool,
     /// The credit we granted.
     pub advertised: u64,
     /// Highest offset received (for connection-level accounting).
@@ -258,18 +309,45 @@ pub(crate) struct RecvState {
     max_message: u64,
 }
 
+/// The length prefix at the front of `bytes`: `Ok(None)` while incomplete, else its
+/// length and the message length it announces (a minimal varint, at most `max`).
+fn parse_prefix(bytes: &[u8], max: u64) -> Result<Option<(usize, u64)>, RecvError> {
+    let Some(&first) = bytes.first() else {
+        return Ok(None);
+    };
+    let plen = 1usize << (first >> 6);
+    if bytes.len() < plen {
+        return Ok(None);
+    }
+    let mut v = u64::from(first & 0x3f);
+    for b in &bytes[1..plen] {
+        v = (v << 8) | u64::from(*b);
+    }
+    if v > max {
+        return Err(RecvError::MessageTooLarge);
+    }
+    if crate::wire::varint_len(v) != plen {
+        return Err(RecvError::Malformed);
+    }
+    Ok(Some((plen, v)))
+}
+
 impl RecvState {
     pub fn new(window: u64, max_message: u64) -> Self {
         Self {
             pending: BTreeMap::new(),
             received: RangeSet::new(),
             contig: 0,
-            assembly: BytesMut::new(),
+            buf: BytesMut::new(),
             parsed: 0,
-            ready: VecDeque::new(),
+            ready_count: 0,
+            pending_bytes: 0,
+            discarded: false,
             consumed: 0,
             released: 0,
             head_end: None,
+            stretch: None,
+            stretch_queued: false,
             advertised: window,
             highest: 0,
             final_size: None,
@@ -302,11 +380,12 @@ impl RecvState {
                 if r.start > cursor {
                     let slice = &data[(cursor - offset) as usize..(r.start - offset) as usize];
                     if cursor == self.contig {
-                        // In order: straight into the assembly buffer, no fragment copy.
-                        self.assembly.extend_from_slice(slice);
+                        // In order: straight into the buffer, no fragment copy.
+                        self.buf.extend_from_slice(slice);
                         self.contig = r.start;
                     } else {
                         self.pending.insert(cursor, Bytes::copy_from_slice(slice));
+                        self.pending_bytes += slice.len() as u64;
                         self.received.insert(cursor..r.start);
                     }
                 }
@@ -318,52 +397,39 @@ impl RecvState {
         Ok(grown)
     }
 
-    /// Moves in-order fragments into the assembly buffer and splits complete messages.
+    /// Moves in-order fragments into the buffer and finds the complete messages.
     fn drain_contiguous(&mut self) -> Result<(), RecvError> {
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.contig {
                 break;
             }
             let chunk = entry.remove();
+            self.pending_bytes -= chunk.len() as u64;
             self.contig += chunk.len() as u64;
-            self.assembly.extend_from_slice(&chunk);
+            self.buf.extend_from_slice(&chunk);
         }
         self.received.remove_below(self.contig);
         self.split_messages()
     }
 
+    /// Advances `parsed` past every complete message after it; notes the end of the
+    /// incomplete head message once its length prefix is here. Work: one length prefix
+    /// per complete message, plus one.
     fn split_messages(&mut self) -> Result<(), RecvError> {
         loop {
-            let Some(&first) = self.assembly.first() else {
-                self.head_end = None;
+            let head = &self.buf[(self.parsed - self.consumed) as usize..];
+            let Some((plen, len)) = parse_prefix(head, self.max_message)? else {
+                self.head_end = None; // not known until the whole length prefix is here
                 return Ok(());
             };
-            let plen = 1usize << (first >> 6);
-            if self.assembly.len() < plen {
-                return Ok(());
-            }
-            let mut v = u64::from(first & 0x3f);
-            for b in &self.assembly[1..plen] {
-                v = (v << 8) | u64::from(*b);
-            }
-            if v > self.max_message {
-                return Err(RecvError::MessageTooLarge);
-            }
-            if crate::wire::varint_len(v) != plen {
-                return Err(RecvError::Malformed);
-            }
-            let total = plen as u64 + v;
-            if (self.assembly.len() as u64) < total {
+            let total = plen as u64 + len;
+            if (head.len() as u64) < total {
                 self.head_end = Some(self.parsed + total);
-                let held = self.parsed + self.assembly.len() as u64;
-                self.released = self.released.max(held);
-                self.credit_update_pending |= self.advertised < self.parsed + total;
+                self.release();
                 return Ok(());
             }
-            let mut msg = self.assembly.split_to(total as usize);
-            msg.advance(plen);
             self.parsed += total;
-            self.ready.push_back((msg.freeze(), self.parsed));
+            self.ready_count += 1;
         }
     }
 
@@ -378,9 +444,11 @@ impl RecvState {
 
     pub fn discard(&mut self) {
         self.pending.clear();
+        self.pending_bytes = 0;
         self.received = RangeSet::new();
-        self.assembly.clear();
-        self.ready.clear();
+        self.buf.clear();
+        self.ready_count = 0;
+        self.discarded = true;
         // Discarded bytes no longer occupy the connection window.
         self.released = self.released.max(self.highest);
     }
@@ -396,18 +464,137 @@ impl RecvState {
 
     /// Pops the next complete message.
     pub fn pop(&mut self) -> Option<Bytes> {
-        let (msg, end) = self.ready.pop_front()?;
-        self.consumed = end;
-        self.released = self.released.max(end);
+        if self.ready_count == 0 {
+            return None;
+        }
+        // Validated when the message completed.
+        let (plen, len) = parse_prefix(&self.buf, self.max_message).ok()??;
+        let mut msg = self.buf.split_to(plen + len as usize);
+        msg.advance(plen);
+        self.ready_count -= 1;
+        self.consumed += (plen as u64) + len;
+        self.release();
         if self.credit_limit() >= self.advertised + self.window / 4 {
             self.credit_update_pending = true;
         }
-        Some(msg)
+        Some(msg.freeze())
+    }
+
+    /// Credits back what was read, plus the bytes held so far of a stretched head
+    /// message (it may be larger than any window, and must complete).
+    fn release(&mut self) {
+        let head = match (self.head_end, self.stretch) {
+            (Some(end), Some(s)) if end == s => self.contig - self.parsed,
+            _ => 0,
+        };
+        self.released = self.released.max(self.consumed + head);
+    }
+
+    /// Whether the incomplete head message ends beyond the credit the window gives, so
+    /// it can only complete with a stretch. Not while complete messages wait to be read:
+    /// reading them gives credit, and a stretch held by a channel nobody reads would
+    /// keep the other channels' large messages waiting.
+    pub fn wants_stretch(&self) -> bool {
+        self.ready_count == 0
+            && self
+                .head_end
+                .is_some_and(|end| end > self.consumed + self.window && self.stretch != Some(end))
+    }
+
+    /// Grants the incomplete head message credit up to its end, beyond the window, and
+    /// credits its bytes back to the connection window as they arrive. The connection
+    /// grants one stretch at a time, so a connection holds at most one message beyond
+    /// its windows; the stretch lasts until that message is read.
+    pub fn grant_stretch(&mut self) {
+        if let Some(end) = self.head_end {
+            self.stretch = Some(end);
+            self.release();
+            self.credit_update_pending |= self.advertised < end;
+        }
+    }
+
+    /// Whether the stretched message was read (or discarded): the stretch may pass on.
+    pub fn stretch_done(&self) -> bool {
+        self.discarded || self.stretch.is_none_or(|end| self.consumed >= end)
+    }
+
+    /// Ends the stretch (after [`RecvState::stretch_done`]).
+    pub fn end_stretch(&mut self) {
+        self.stretch = None;
+    }
+
+    /// What this channel holds received and not yet read, as counted in the connection's
+    /// receive memory budget: the bytes of unread messages, of the message being
+    /// assembled and of out-of-order fragments, plus [`ENTRY_OVERHEAD`] per fragment.
+    pub fn held(&self) -> u64 {
+        self.buf.len() as u64 + self.pending_bytes + self.pending.len() as u64 * ENTRY_OVERHEAD
+    }
+
+    /// Out-of-order fragments held.
+    pub fn fragments(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Offset below which everything has arrived.
+    pub fn contiguous(&self) -> u64 {
+        self.contig
+    }
+
+    /// Checks the receive accounting against a recount (for the fuzz targets and tests):
+    /// the counters match the buffers, and the credit released beyond what was read is
+    /// at most one head message (length prefix included).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn audit(&self) {
+        let pending: u64 = self.pending.values().map(|b| b.len() as u64).sum();
+        assert_eq!(
+            pending, self.pending_bytes,
+            "fragment bytes counted exactly"
+        );
+        assert_eq!(
+            self.buf.len() as u64,
+            self.contig - self.consumed,
+            "the buffer holds exactly the unread contiguous bytes"
+        );
+        let (mut at, mut count) = (0, 0);
+        while at < self.parsed - self.consumed {
+            let (plen, len) = parse_prefix(&self.buf[at as usize..], self.max_message)
+                .expect("valid prefix")
+                .expect("complete prefix");
+            at += plen as u64 + len;
+            count += 1;
+        }
+        assert_eq!(at, self.parsed - self.consumed, "messages end at `parsed`");
+        assert_eq!(count, self.ready_count, "unread messages counted exactly");
+        assert!(self.released >= self.consumed, "read bytes are released");
+        assert!(
+            self.discarded || self.released - self.consumed <= self.max_message + 8,
+            "credit released for unread bytes beyond one head message"
+        );
+    }
+
+    /// Unread complete messages.
+    pub fn unread_messages(&self) -> u64 {
+        self.ready_count
+    }
+
+    /// Whether `offset` lies within a stretched head message that is still incomplete
+    /// (data that brings it closer to complete).
+    pub fn completes_stretch(&self, offset: u64) -> bool {
+        self.stretch
+            .is_some_and(|end| self.head_end == Some(end) && offset < end)
+    }
+
+    /// Bytes a stretched head message still lacks (0 when there is none).
+    pub fn stretch_remaining(&self) -> u64 {
+        match (self.head_end, self.stretch) {
+            (Some(end), Some(s)) if end == s => end.saturating_sub(self.contig),
+            _ => 0,
+        }
     }
 
     /// Whether a message is ready.
     pub fn has_message(&self) -> bool {
-        !self.ready.is_empty()
+        self.ready_count > 0
     }
 
     /// The credit we would grant now.
@@ -416,13 +603,13 @@ impl RecvState {
         // (≤ 8 bytes): with a window smaller than a prefix, the head message's end would
         // never become known (found by fuzzing). Only then, or unread messages would
         // unlock one prefix after another and backpressure would be lost.
-        let prefix_room = if self.ready.is_empty() {
+        let prefix_room = if self.ready_count == 0 {
             self.parsed + 8
         } else {
             0
         };
         (self.consumed + self.window)
-            .max(self.head_end.unwrap_or(0))
+            .max(self.stretch.unwrap_or(0))
             .max(prefix_room)
     }
 
@@ -480,6 +667,9 @@ mod tests {
         let mut r = RecvState::new(1, 1 << 20);
         let mut offset = 0;
         for _ in 0..100 {
+            if r.wants_stretch() {
+                r.grant_stretch(); // what the connection does for its one stretch
+            }
             let end = r.credit_limit().min(bytes.len() as u64);
             r.advertised = r.advertised.max(r.credit_limit());
             if end > offset {
@@ -496,17 +686,35 @@ mod tests {
     }
 
     #[test]
-    fn credit_extends_to_a_large_head_message() {
+    fn credit_extends_to_a_large_head_message_when_stretched() {
         let msg = vec![9u8; 5000];
         let bytes = stream(&[&msg]);
         let mut r = RecvState::new(1000, 1 << 20);
         r.on_data(0, &bytes[..1000]).unwrap();
+        assert!(r.wants_stretch());
+        assert!(
+            !r.credit_update_pending,
+            "no stretch until the connection grants it"
+        );
+        assert_eq!(r.credit_limit(), 1000);
+        assert_eq!(r.released, 0, "an unstretched head is not credited back");
+        r.grant_stretch();
+        assert!(!r.wants_stretch());
+        assert_eq!(
+            r.released, 1000,
+            "the stretched head's bytes are credited back"
+        );
         assert!(r.credit_update_pending);
         assert!(r.credit_limit() >= bytes.len() as u64);
         assert_eq!(r.on_data(1000, &bytes[1000..]), Err(RecvError::FlowControl));
         r.advertised = r.credit_limit(); // what sending MAX_CHANNEL_DATA does
         r.on_data(1000, &bytes[1000..]).unwrap();
+        assert!(
+            !r.stretch_done(),
+            "the stretch lasts until the message is read"
+        );
         assert_eq!(r.pop().unwrap(), msg);
+        assert!(r.stretch_done());
     }
 
     #[test]

@@ -524,6 +524,20 @@ pub(crate) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) 
     true
 }
 
+/// The memory invariant of the receive budget, on both sides: what a connection holds
+/// received and not yet read never exceeds the budget plus one maximum-size message and
+/// one packet's worth of fragments.
+fn check_receive_memory(pair: &mut Pair) {
+    let handles = [pair.client_handle, pair.server_handle()];
+    for (node, h) in handles.into_iter().enumerate() {
+        if let Some(c) = h.and_then(|h| pair.sim.nodes[node].endpoint.connection(h)) {
+            let bound = c.receive_budget() + (16 << 20) + 1500 * 65;
+            let held = c.stats().recv_held_peak;
+            assert!(held <= bound, "held {held} > {bound}");
+        }
+    }
+}
+
 /// Target `connection_frames`: arbitrary frames in authenticated packets of an
 /// established connection.
 ///
@@ -536,7 +550,8 @@ pub(crate) fn inject_frames(pair: &mut Pair, from_client: bool, payload: &[u8]) 
 /// (see `inject_frames`), and the connection then runs for a few rounds.
 ///
 /// Checks: nothing panics whatever the frames say; every datagram sent afterwards is
-/// well formed and at most 1200 bytes; events follow the connection lifecycle.
+/// well formed and at most 1200 bytes; events follow the connection lifecycle; what a
+/// connection holds received and not yet read stays within its receive budget.
 pub fn connection_frames(data: &[u8]) {
     let mut input = Input(data);
     let Some(flags) = input.u8() else {
@@ -571,6 +586,7 @@ pub fn connection_frames(data: &[u8]) {
             break;
         }
         pair.exchange();
+        check_receive_memory(&mut pair);
     }
     if flags & 4 != 0 {
         let handles = [pair.client_handle, pair.server_handle()];
@@ -582,5 +598,68 @@ pub fn connection_frames(data: &[u8]) {
     }
     for _ in 0..6 {
         pair.tick(5);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netchan_transport::wire::Frame;
+
+    /// Item 1 of the hostile-peer issue, the fragment side: a peer sends one-byte
+    /// CHANNEL_DATA frames at every other offset of 64 channels (each an out-of-order
+    /// fragment the victim must hold, each costing a map entry): 32,768 fragments, twice
+    /// the connection-wide cap. The victim holds at most the cap's worth and drops the
+    /// rest unacknowledged; the connection stays open.
+    #[test]
+    fn tiny_fragment_flood_is_capped() {
+        let mut pair = Pair::new(TransportConfig::default());
+        assert!(pair.connect(true));
+        let (channels, per_channel) = (64u64, 512u64);
+        let mut frames = Vec::new();
+        for ch in 0..channels {
+            for k in 0..per_channel {
+                frames.push(Frame::ChannelData {
+                    channel: ch * 2,
+                    offset: 2 * k + 1,
+                    data: &[0x55],
+                });
+            }
+        }
+        let mut injected = 0;
+        for chunk in frames.chunks(150) {
+            let mut payload = Vec::new();
+            for f in chunk {
+                f.encode(&mut payload);
+            }
+            assert!(inject_frames(&mut pair, true, &payload), "injected");
+            injected += chunk.len();
+            pair.exchange();
+        }
+        let h = pair.server_handle().expect("connected");
+        let conn = pair.sim.nodes[super::super::pair::SERVER]
+            .endpoint
+            .connection(h)
+            .expect("the connection stays open");
+        let st = conn.stats();
+        let cap = 16_384u64;
+        eprintln!(
+            "{injected} one-byte fragments sent: the victim held at most {} bytes ({} per \
+             fragment counted), dropped {} packets",
+            st.recv_held_peak,
+            1 + 64,
+            st.recv_budget_drops
+        );
+        assert!(
+            st.recv_held_peak <= cap * (1 + 64),
+            "held {}",
+            st.recv_held_peak
+        );
+        assert!(
+            st.recv_held_peak >= cap * (1 + 64) / 2,
+            "the flood reached the cap"
+        );
+        assert!(st.recv_budget_drops > 0);
+        assert!(!conn.is_closed());
     }
 }

@@ -121,8 +121,9 @@ impl Connection {
 
     /// Takes the next complete message of a channel.
     pub fn recv(&mut self, channel: ChannelId) -> Option<Bytes> {
+        let popped = self.with_recv(channel.0, |r| r.pop())?;
         let ch = self.channels.get_mut(&channel.0)?;
-        let Some(msg) = ch.recv.pop() else {
+        let Some(msg) = popped else {
             ch.readable_signaled = false;
             return None;
         };

@@ -2,7 +2,7 @@
 //! that follows: freed send buffers, retransmissions, forgotten channels, credit.
 
 use super::*;
-use crate::channel::{ChannelId, FinState};
+use crate::channel::{ChannelId, FinState, MAX_CONNECTION_FRAGMENTS};
 
 impl Connection {
     pub(super) fn on_packet_acked(&mut self, p: SentFrames) {
@@ -69,18 +69,31 @@ impl Connection {
     /// Forgets channels that are finished in both directions. Their ids are never
     /// reused, so late frames for them are recognised and ignored.
     fn gc_channels(&mut self) {
-        let mut forgotten = 0;
+        let (mut held, mut unread, mut fragments) = (0, 0, 0);
         self.channels.retain(|_, c| {
             let done = c.send.fin == FinState::Acked
                 && c.send.buffered() == 0
                 && (c.recv.finished_reported || c.recv_closed);
             if done {
-                forgotten += c.recv.released;
+                held += c.recv.held();
+                unread += c.recv.unread_messages();
+                fragments += c.recv.fragments() as u64;
             }
             !done
         });
-        // Their bytes stay released for connection-level credit.
-        self.flow.released_closed += forgotten;
+        // Their released bytes stay in `flow.released`; what they held (nothing, once
+        // finished and read) leaves the budget.
+        self.flow.held -= held;
+        self.flow.unread -= unread;
+        self.flow.fragments -= fragments;
+        if self
+            .flow
+            .priority
+            .is_some_and(|p| !self.channels.contains_key(&p))
+        {
+            self.flow.priority = None;
+            self.grant_next_stretch();
+        }
     }
 
     /// Whether a channel id that is not in the map was used and forgotten.
@@ -106,12 +119,124 @@ impl Connection {
                 .all(|c| c.send.fin == FinState::Acked && c.send.buffered() == 0)
     }
 
+    /// Runs `f` on channel `id`'s receiving half and keeps the connection's totals
+    /// (bytes released, bytes held, unread messages) in step with what it changed: O(1),
+    /// whatever the number of channels.
+    pub(super) fn with_recv<R>(
+        &mut self,
+        id: u64,
+        f: impl FnOnce(&mut crate::channel::RecvState) -> R,
+    ) -> Option<R> {
+        let ch = self.channels.get_mut(&id)?;
+        let r = &mut ch.recv;
+        let (released, held, unread, fragments) = (
+            r.released,
+            r.held(),
+            r.unread_messages(),
+            r.fragments() as u64,
+        );
+        let out = f(r);
+        let flow = &mut self.flow;
+        flow.released += r.released - released;
+        flow.held = flow.held + r.held() - held;
+        flow.unread = flow.unread + r.unread_messages() - unread;
+        flow.fragments = flow.fragments + r.fragments() as u64 - fragments;
+        if r.wants_stretch() && !r.stretch_queued {
+            r.stretch_queued = true;
+            flow.stretch_queue.push_back(id);
+        }
+        if flow.priority == Some(id) && r.stretch_done() {
+            r.end_stretch();
+            flow.priority = None;
+        }
+        let stats = &mut self.stats;
+        stats.recv_held = flow.held;
+        stats.recv_held_peak = stats.recv_held_peak.max(flow.held);
+        stats.recv_unread_messages = flow.unread;
+        stats.recv_unread_peak = stats.recv_unread_peak.max(flow.unread);
+        if self.flow.priority.is_none() {
+            self.grant_next_stretch();
+        }
+        Some(out)
+    }
+
+    /// Passes the one stretch (credit beyond the windows for a head message larger than
+    /// them) to the first queued channel that still needs it. Amortised O(1): a channel
+    /// is queued once per head message.
+    fn grant_next_stretch(&mut self) {
+        while let Some(id) = self.flow.stretch_queue.pop_front() {
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue; // forgotten meanwhile
+            };
+            let r = &mut ch.recv;
+            r.stretch_queued = false;
+            if !r.wants_stretch() {
+                continue;
+            }
+            let released = r.released;
+            r.grant_stretch();
+            self.flow.released += r.released - released;
+            self.flow.priority = Some(id);
+            return;
+        }
+    }
+
+    /// The receive memory budget: what the channels may hold received and not yet read,
+    /// counted as bytes plus [`ENTRY_OVERHEAD`](crate::channel::ENTRY_OVERHEAD) per
+    /// unread message and out-of-order fragment: twice the connection receive window.
+    ///
+    /// Credit keeps a well-behaved peer under it: the channels' windows within the
+    /// connection window, plus one head message larger than the windows at a time (the
+    /// stretch, passed from channel to channel as those messages are read). Only many
+    /// tiny messages (each counted with its overhead) or a peer ignoring credit reach
+    /// it; then packets with channel data are dropped unacknowledged, except data
+    /// completing the stretched message, which may use up to the maximum message size
+    /// beyond it. So one connection never holds more than
+    /// `2 × connection_receive_window + max_message_size` plus one packet's worth.
+    pub fn receive_budget(&self) -> u64 {
+        self.config.connection_receive_window.saturating_mul(2)
+    }
+
+    /// Whether channel data for `id` at `offset` may be taken now (see
+    /// [`Connection::receive_budget`]); `false`: drop the packet.
+    pub(super) fn budget_admits(&mut self, id: u64, offset: u64) -> bool {
+        let budget = self.receive_budget();
+        let fragment = self
+            .channels
+            .get(&id)
+            .is_some_and(|c| offset > c.recv.contiguous());
+        if fragment && self.flow.fragments >= MAX_CONNECTION_FRAGMENTS {
+            self.stats.recv_budget_drops += 1;
+            return false;
+        }
+        if self.flow.held < budget {
+            return true;
+        }
+        let completes = self.flow.priority == Some(id)
+            && self
+                .channels
+                .get(&id)
+                .is_some_and(|c| c.recv.completes_stretch(offset));
+        let extra = self.config.max_message_size;
+        if completes && self.flow.held < budget.saturating_add(extra) {
+            return true;
+        }
+        self.stats.recv_budget_drops += 1;
+        false
+    }
+
     pub(super) fn update_connection_credit(&mut self) {
-        let released: u64 = self.flow.released_closed
-            + self.channels.values().map(|c| c.recv.released).sum::<u64>();
         let window = self.config.connection_receive_window;
-        let limit = released + window;
-        if limit >= self.flow.local_max_data + window / 4 {
+        // The stretched message gets the credit it still lacks: credit spent on data the
+        // budget dropped, or on other channels, must not keep it from completing.
+        let need = self
+            .flow
+            .priority
+            .and_then(|p| self.channels.get(&p))
+            .map_or(0, |c| c.recv.stretch_remaining());
+        let limit = self.flow.released + window + need;
+        let urgent = need > 0 && limit > self.flow.local_max_data;
+        if urgent || limit >= self.flow.local_max_data + window / 4 {
             self.flow.local_max_data = limit;
             self.flow.max_data_pending = true;
         }

@@ -129,6 +129,19 @@ pub struct ConnectionStats {
     /// Chunks rebuilt from the peer's CHANNEL_PARITY frames instead of waiting for a
     /// retransmission.
     pub parity_repairs: u64,
+    /// What the channels hold received and not yet read now, as counted against the
+    /// receive memory budget (bytes plus a per-entry overhead; see
+    /// [`Connection::receive_budget`]).
+    pub recv_held: u64,
+    /// The most `recv_held` has been.
+    pub recv_held_peak: u64,
+    /// Unread complete messages held now, over all channels.
+    pub recv_unread_messages: u64,
+    /// The most unread messages held at once.
+    pub recv_unread_peak: u64,
+    /// Packets dropped unacknowledged because the receive memory budget was full (the
+    /// peer retransmits them once the application reads).
+    pub recv_budget_drops: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,9 +233,21 @@ struct Flow {
     /// Credit we granted, and highest offsets received summed over channels.
     local_max_data: u64,
     received_data: u64,
-    /// Bytes released by channels already forgotten.
-    released_closed: u64,
+    /// Bytes credited back by every channel, forgotten ones included (the sum of their
+    /// `recv.released`, kept as they change).
+    released: u64,
     max_data_pending: bool,
+    /// What every channel holds received and not yet read (the sum of their
+    /// `recv.held()`, kept as they change), and their unread messages.
+    held: u64,
+    unread: u64,
+    /// Out-of-order fragments held over all channels (capped at
+    /// [`MAX_CONNECTION_FRAGMENTS`](crate::channel::MAX_CONNECTION_FRAGMENTS)).
+    fragments: u64,
+    /// The one channel whose head message has credit beyond the windows (the stretch;
+    /// see [`Connection::receive_budget`]), and the channels waiting for it, in order.
+    priority: Option<u64>,
+    stretch_queue: VecDeque<u64>,
 }
 
 /// When the packet protection keys were last updated, for the rekey policy.

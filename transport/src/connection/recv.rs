@@ -346,7 +346,14 @@ impl Connection {
         if ch.recv_closed {
             return Ok(());
         }
-        let grown = ch.recv.on_data(offset, data).map_err(|e| match e {
+        if !self.budget_admits(id, offset) {
+            return Err(FrameOutcome::Drop);
+        }
+        let result = self.with_recv(id, |r| r.on_data(offset, data));
+        let Some(result) = result else {
+            return Ok(());
+        };
+        let grown = result.map_err(|e| match e {
             RecvError::FlowControl => {
                 FrameOutcome::Close(E::FlowControl, "channel credit exceeded")
             }
@@ -365,9 +372,12 @@ impl Connection {
                 "connection credit exceeded",
             ));
         }
-        let ready = ch.recv.has_message() && ch.announced && !ch.readable_signaled;
         self.flow.received_data += grown;
-        if ready {
+        if let Some(ch) = self.channels.get(&id)
+            && ch.recv.has_message()
+            && ch.announced
+            && !ch.readable_signaled
+        {
             self.signal_readable(id);
         }
         self.update_connection_credit();
@@ -395,8 +405,9 @@ impl Connection {
         if code != 0 {
             if !ch.recv_closed {
                 ch.recv_closed = true;
-                ch.recv.discard();
                 ch.recv.finished_reported = true;
+                self.with_recv(id, |r| r.discard());
+                self.update_connection_credit();
                 self.events.push_back(Event::ChannelReset {
                     channel: ChannelId(id),
                     code,

@@ -705,8 +705,9 @@ impl Connection {
         wrote
     }
 
-    /// Channel data, lost data first, channels served round-robin; CHANNEL_CLOSE after a
-    /// channel's last byte.
+    /// Channel data, lost data first, channels served round-robin, those whose message
+    /// cannot complete within the peer's credit last (see `SendState::awaits_stretch`);
+    /// CHANNEL_CLOSE after a channel's last byte.
     fn write_channel_data(
         &mut self,
         buf: &mut Vec<u8>,
@@ -722,6 +723,13 @@ impl Connection {
                 .chain(self.channels.range(..self.send_cursor))
                 .map(|(&id, _)| id),
         );
+        // Stable: round-robin order within each group.
+        let channels = &mut self.channels;
+        ids.sort_by_key(|id| {
+            channels
+                .get_mut(id)
+                .is_some_and(|c| !c.send.has_retransmit() && c.send.awaits_stretch())
+        });
         let mut budget = self.flow.peer_max_data.saturating_sub(self.flow.sent_data);
         for &id in &ids {
             if buf.len() + 4 >= limit {

@@ -165,6 +165,7 @@ impl ChannelModel {
             "the send buffer frees exactly the acked prefix"
         );
         assert!(r.released <= r.highest, "released bytes never received");
+        r.audit();
         assert!(r.credit_limit() >= self.consumed() + window);
         assert_eq!(r.final_size, self.final_size);
         assert_eq!(r.is_finished(), self.final_size == Some(self.consumed()));
@@ -298,6 +299,9 @@ pub(super) fn channel_run(data: &[u8]) -> u64 {
             }
             ChannelOp::Pop => m.pop(&mut r),
             ChannelOp::Credit => {
+                if r.wants_stretch() {
+                    r.grant_stretch(); // the connection's one stretch (a single channel here)
+                }
                 r.advertised = r.credit_limit().max(r.advertised);
                 s.max_data = s.max_data.max(r.advertised);
             }
@@ -327,6 +331,9 @@ pub(super) fn channel_run(data: &[u8]) -> u64 {
     let limit = m.final_size.map_or(total, |f| f.min(total));
     let expected = m.ends.iter().filter(|&&e| e <= limit).count();
     for _ in 0..4096 {
+        if r.wants_stretch() {
+            r.grant_stretch();
+        }
         r.advertised = r.credit_limit().max(r.advertised);
         let upto = limit.min(r.advertised);
         if !m.deliver(&mut r, 0, upto, max_message) {
