@@ -182,8 +182,8 @@ impl Connection {
     }
 
     /// The receive memory budget: what the channels may hold received and not yet read,
-    /// counted as bytes plus [`ENTRY_OVERHEAD`](crate::channel::ENTRY_OVERHEAD) per
-    /// unread message and out-of-order fragment: twice the connection receive window.
+    /// counted as bytes plus 64 bytes per out-of-order fragment: twice the connection
+    /// receive window.
     ///
     /// Credit keeps a well-behaved peer under it: the channels' windows within the
     /// connection window, plus one head message larger than the windows at a time (the
