@@ -118,6 +118,7 @@ pub(crate) struct DriverConfig {
     pub max_message: usize,
     /// The transport's largest datagram (sizes segmented sends).
     pub max_datagram_size: u16,
+    pub limits: crate::session::SessionLimits,
 }
 
 /// Starts the driver thread.
@@ -146,6 +147,7 @@ pub(crate) fn spawn(cfg: DriverConfig) -> Result<Arc<NodeInner>, Error> {
         incarnation: cfg.incarnation,
         lease: cfg.lease,
         local_addrs: sockets.local_addrs.clone(),
+        limits: cfg.limits,
     });
     let mut endpoint = cfg.endpoint;
     endpoint.set_max_segments(sockets.max_segments(cfg.max_datagram_size));

@@ -60,6 +60,10 @@ pub struct NodeConfig {
     pub reconnect_lease: Duration,
     /// Requested socket buffer size in bytes (send and receive).
     pub socket_buffer: usize,
+    /// What one peer may make this node hold per channel: the largest capacity taken
+    /// from a peer's channel, and the bytes kept for it on the sending and receiving
+    /// sides (see [`SessionLimits`](crate::session::SessionLimits)).
+    pub limits: crate::session::SessionLimits,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("accept_incoming", &self.accept_incoming)
             .field("transport", &self.transport)
             .field("reconnect_lease", &self.reconnect_lease)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +105,7 @@ impl NodeConfig {
             transport,
             reconnect_lease: Duration::from_secs(30),
             socket_buffer: 4 << 20,
+            limits: crate::session::SessionLimits::default(),
         }
     }
     /// Adds a local address to bind.
@@ -234,6 +240,7 @@ impl Node {
             public_key,
             max_message,
             max_datagram_size: config.transport.max_datagram_size,
+            limits: config.limits,
         })?;
         Ok(Node { inner })
     }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use netchan::NodeEvent;
 use netchan::session::{
-    DialToken, PortId, PortSpec, SendToken, SessionConfig, SessionEvent, StreamId,
+    DialToken, PortId, PortSpec, SendToken, SessionConfig, SessionEvent, SessionLimits, StreamId,
 };
 use netchan_tests::link::LinkConfig;
 use netchan_tests::scenarios::{endpoint, keypair};
@@ -37,6 +37,7 @@ fn two_sessions(seed: u64, capacity: u32, link: LinkConfig) -> (Sim, NodeId, Nod
         incarnation,
         lease: Duration::from_secs(60),
         local_addrs: Vec::new(),
+        limits: SessionLimits::default(),
     };
     let a = sim.add_session_node(endpoint(10, transport()), session(10, 100 + seed));
     let b = sim.add_session_node(endpoint(20, transport()), session(20, 200 + seed));

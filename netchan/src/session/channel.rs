@@ -294,9 +294,16 @@ impl Session {
             self.events
                 .push_back(SessionEvent::StreamOpened { port, stream });
         }
-        // Send side: the peer's capacity is our window; resume where it says.
+        // Send side: the peer's capacity, clamped, is our window; resume where it says.
+        let limits = self.config.limits;
+        if label.capacity > limits.max_peer_capacity {
+            tracing::debug!(peer = %PublicKey(*key).short(), channel = %spec.name,
+                claimed = label.capacity, granted = limits.max_peer_capacity,
+                "peer's channel capacity clamped");
+        }
         let s = &mut link.send;
-        s.remote_cap = label.capacity;
+        s.remote_cap = label.capacity.min(limits.max_peer_capacity);
+        s.max_outbox_bytes = limits.max_outbox_bytes;
         s.remote_max = usize::try_from(label.max_message).unwrap_or(usize::MAX);
         s.transmitted = match label.resume {
             Some((inc, seq)) if inc == self.config.incarnation => seq.clamp(s.consumed, s.sent),
@@ -355,8 +362,12 @@ impl Session {
         let Some(&(port, ours)) = self.peers.get(&key).and_then(|p| p.by_chan.get(&ch.0)) else {
             return; // unmatched: stays unread until a port adopts it
         };
+        let max_inbox = self.config.limits.max_inbox_bytes;
         // Bounded by what the transport buffered (its window).
         loop {
+            if !ours && self.pause_if_full(&key, port, max_inbox) {
+                return; // resumed when receivers take messages (`Session::consumed`)
+            }
             let Some(msg) = ep.connection(h).and_then(|c| c.recv(ch)) else {
                 return;
             };
@@ -390,6 +401,30 @@ impl Session {
                 _ => self.violation(port, &key, "frame sent in the wrong direction".into()),
             }
         }
+    }
+
+    /// Whether the peer's stream into `port` holds `max_inbox` bytes delivered and not
+    /// yet taken; if so it is marked paused.
+    fn pause_if_full(&mut self, key: &PeerKey, port: PortId, max_inbox: u64) -> bool {
+        let Some(r) = self.recv_mut(key, port) else {
+            return false;
+        };
+        if r.held_bytes >= max_inbox && !r.done {
+            r.paused = true;
+        }
+        r.paused
+    }
+
+    /// Reads on from the peer's transport channel of `port` after a pause.
+    pub(super) fn resume_reading(&mut self, ep: &mut Endpoint, key: &PeerKey, port: PortId) {
+        let Some(peer) = self.peers.get(key) else {
+            return;
+        };
+        let (Some(h), Some(theirs)) = (peer.conn, peer.links.get(&port).and_then(|l| l.theirs))
+        else {
+            return;
+        };
+        self.on_readable(ep, h, theirs);
     }
 
     fn recv_mut(&mut self, key: &PeerKey, port: PortId) -> Option<&mut RecvSide> {
@@ -465,6 +500,7 @@ impl Session {
             Some(format!("message {seq} exceeds the granted credit"))
         } else {
             r.next_expected = Some(next + 1);
+            r.on_delivered(payload.len());
             let stream = r.stream;
             let end_known = r.end.is_some();
             self.events.push_back(SessionEvent::Deliver {

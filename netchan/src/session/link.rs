@@ -31,7 +31,8 @@ pub(crate) struct Queued {
 pub(crate) struct SendSide {
     /// Connected, both directions opened, types match.
     pub ready: bool,
-    /// The peer's buffer size for this channel (0 = rendezvous).
+    /// The peer's buffer size for this channel (0 = rendezvous), clamped to our
+    /// [`SessionLimits::max_peer_capacity`](super::SessionLimits).
     pub remote_cap: u32,
     /// Largest serialized message the peer accepts.
     pub remote_max: usize,
@@ -42,6 +43,11 @@ pub(crate) struct SendSide {
     /// Messages `consumed..sent`, kept until consumed so they can be resent after a
     /// reconnection.
     pub outbox: VecDeque<Queued>,
+    /// Bytes of the messages in `outbox`.
+    pub outbox_bytes: u64,
+    /// Most bytes the outbox may hold before the link takes no more (one message always
+    /// fits in an empty outbox).
+    pub max_outbox_bytes: u64,
     /// Next sequence number to hand to the transport.
     pub transmitted: u64,
     /// Why this link can no longer carry messages.
@@ -57,6 +63,8 @@ impl SendSide {
             consumed: 0,
             sent: 0,
             outbox: VecDeque::new(),
+            outbox_bytes: 0,
+            max_outbox_bytes: u64::MAX,
             transmitted: 0,
             dead: None,
         }
@@ -66,9 +74,10 @@ impl SendSide {
         u64::from(self.remote_cap.max(1))
     }
 
-    /// Messages this link may take now.
+    /// Messages this link may take now: the peer's window, while the outbox (what the
+    /// peer has not consumed) is under its byte bound.
     pub fn room(&self) -> u64 {
-        if !self.ready || self.dead.is_some() {
+        if !self.ready || self.dead.is_some() || self.outbox_bytes >= self.max_outbox_bytes {
             return 0;
         }
         self.window().saturating_sub(self.sent - self.consumed)
@@ -78,6 +87,7 @@ impl SendSide {
     pub fn push(&mut self, q: Queued) -> u64 {
         let seq = self.sent;
         self.sent += 1;
+        self.outbox_bytes += q.payload.len() as u64;
         self.outbox.push_back(q);
         seq
     }
@@ -91,6 +101,7 @@ impl SendSide {
         let mut settled = Vec::new();
         while self.consumed < upto {
             if let Some(q) = self.outbox.pop_front() {
+                self.outbox_bytes -= q.payload.len() as u64;
                 settled.push(q);
             }
             self.consumed += 1;
@@ -122,6 +133,13 @@ pub(crate) struct RecvSide {
     pub end: Option<u64>,
     /// Protocol violation or finished: ignore further data.
     pub done: bool,
+    /// Sizes of the messages delivered and not yet taken, oldest first (at most the
+    /// port's capacity of them), and their sum.
+    pub held: VecDeque<u32>,
+    pub held_bytes: u64,
+    /// Reading from the transport stopped because `held_bytes` reached the bound: the
+    /// rest waits there, under the transport's flow control, until receivers take some.
+    pub paused: bool,
 }
 
 impl RecvSide {
@@ -135,6 +153,27 @@ impl RecvSide {
             reported: 0,
             end: None,
             done: false,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            paused: false,
+        }
+    }
+
+    /// A message of `size` bytes was delivered to the receivers.
+    pub fn on_delivered(&mut self, size: usize) {
+        self.held.push_back(u32::try_from(size).unwrap_or(u32::MAX));
+        self.held_bytes += size as u64;
+    }
+
+    /// Receivers took messages up to `consumed` in total: their bytes are no longer held.
+    pub fn on_taken(&mut self, consumed: u64) {
+        let delivered = self.next_expected.map_or(0, |n| n - self.base);
+        let still_held = delivered.saturating_sub(consumed);
+        while self.held.len() as u64 > still_held {
+            let Some(size) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= u64::from(size);
         }
     }
 }

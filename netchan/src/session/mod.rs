@@ -79,6 +79,35 @@ pub struct SessionConfig {
     /// The node's local addresses: with multipath, a connection we dial opens a path
     /// from each of them to each of the peer's addresses.
     pub local_addrs: Vec<SocketAddr>,
+    /// What one peer may make the session hold.
+    pub limits: SessionLimits,
+}
+
+/// What one peer may make a session hold, per peer and channel. A peer decides how much
+/// it asks for; these decide how much it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Largest capacity taken from a peer's open label: a peer claiming more (up to
+    /// 2^32 − 1) gets this many messages of our outbox at most. Default 4096.
+    pub max_peer_capacity: u32,
+    /// Bytes of messages sent to one peer and not yet consumed by it that the outbox
+    /// keeps (for resending after a reconnection); beyond them the peer gets no more
+    /// until it consumes. One message always fits. Default 8 MiB.
+    pub max_outbox_bytes: u64,
+    /// Bytes of messages from one peer delivered to our receivers and not yet taken;
+    /// beyond them the session stops reading that peer's stream and the transport's
+    /// flow control holds the peer back. One message always fits. Default 8 MiB.
+    pub max_inbox_bytes: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_peer_capacity: 4096,
+            max_outbox_bytes: 8 << 20,
+            max_inbox_bytes: 8 << 20,
+        }
+    }
 }
 
 /// What the layer above (the driver, or a test) must act on.
@@ -316,6 +345,7 @@ impl Session {
     /// The application's receivers have taken `consumed` messages of `stream` in total:
     /// tells the sender when that frees enough of its credit.
     pub fn consumed(&mut self, ep: &mut Endpoint, port: PortId, stream: StreamId, consumed: u64) {
+        let max_inbox = self.config.limits.max_inbox_bytes;
         let Some(r) = self
             .peers
             .get_mut(&stream.peer)
@@ -326,7 +356,15 @@ impl Session {
             return;
         };
         r.consumed = r.consumed.max(consumed);
+        r.on_taken(r.consumed);
+        let resume = r.paused && r.held_bytes < max_inbox;
+        if resume {
+            r.paused = false;
+        }
         self.report_consumed(ep, &stream.peer, port);
+        if resume {
+            self.resume_reading(ep, &stream.peer, port);
+        }
     }
 
     /// Every sender of `port` is gone: peers learn it once they have every message.
