@@ -229,3 +229,83 @@ fn recv_memory_bounded_under_channel_flood() {
         );
     }
 }
+
+/// Item 2, the `XX` side: an attacker sends `XX` first messages (no key needed) from
+/// spoofed addresses at 150/s, under the 200/s load threshold, so no Retry is sent for
+/// load. Each would leave a half-open connection waiting for a message 3 that never
+/// comes, for the handshake timeout (10 s): 1,500 at once. The half-open quota holds
+/// 256; beyond it new dialers must answer a Retry first (statelessly), which a spoofer
+/// cannot. A legitimate dialer connects throughout.
+#[test]
+fn xx_half_open_flood_is_capped() {
+    let mut sim = Sim::new(77);
+    let cfg = TransportConfig::default();
+    assert_eq!(sim.add_node(endpoint(77, cfg.clone())), VICTIM);
+    assert_eq!(sim.add_node(endpoint(78, cfg.clone())), GOOD);
+    sim.set_links(GOOD, VICTIM, LinkConfig::ideal(Duration::from_millis(5)));
+    let victim_addr = sim.nodes[VICTIM].addr;
+    let (mut sent, mut buf) = (0u32, Vec::new());
+    let mut dials = Vec::new();
+    let mut pending: Option<(ConnectionHandle, Duration)> = None;
+    let mut last_dial = u64::MAX;
+    let until = Duration::from_secs(30);
+    while sim.elapsed() < until {
+        // 150 spoofed first messages per second, each from a fresh address.
+        while f64::from(sent) < sim.elapsed().as_secs_f64() * 150.0 {
+            let spoofed = std::net::SocketAddr::from((
+                [100, 64 + (sent >> 16) as u8, (sent >> 8) as u8, sent as u8],
+                40_000,
+            ));
+            // A throwaway endpoint per first message (its connection is a dead end).
+            let mut forger = netchan_transport::Endpoint::new(
+                endpoint(1_000 + u64::from(sent), cfg.clone()),
+                sim.now,
+            );
+            let local = std::net::SocketAddr::from(([192, 0, 2, 1], 1));
+            forger
+                .connect(sim.now, local, victim_addr)
+                .expect("forged dial");
+            if let Some(t) = forger.poll_transmit(sim.now, &mut buf) {
+                let d = buf[..t.size].to_vec();
+                sim.deliver(VICTIM, spoofed, &d);
+            }
+            sent += 1;
+        }
+        // A legitimate dial every 5 s.
+        let second = sim.elapsed().as_secs();
+        if pending.is_none() && second % 5 == 2 && second != last_dial {
+            last_dial = second;
+            pending = Some((sim.connect(GOOD, VICTIM), sim.elapsed()));
+        }
+        for (h, e) in sim.events(GOOD) {
+            if let (Some((p, at)), Event::Connected) = (pending, &e)
+                && p == h
+            {
+                dials.push(sim.elapsed() - at);
+                pending = None;
+            }
+        }
+        sim.events(VICTIM);
+        sim.step_bounded(Some(Duration::from_millis(2)));
+    }
+    let (half_open, peak) = sim.nodes[VICTIM].endpoint.half_open();
+    let stats = sim.nodes[VICTIM].endpoint.stats();
+    eprintln!(
+        "{sent} spoofed XX first messages at 150/s: peak half-open {peak} (now {half_open}, \
+         quota 256), {} Retries sent; legitimate dials connected in {dials:?}",
+        stats.retries_sent
+    );
+    assert!(peak <= 256, "half-open quota: {peak}");
+    assert!(
+        peak >= 200,
+        "the flood reached the quota ({peak}): it tests something"
+    );
+    assert!(stats.retries_sent > 1000, "beyond the quota, Retries");
+    assert_eq!(
+        dials.len(),
+        6,
+        "a legitimate dial connects every time: {dials:?}"
+    );
+    assert!(pending.is_none());
+    assert!(dials.iter().all(|d| *d < Duration::from_millis(100)));
+}

@@ -1,5 +1,6 @@
 //! The endpoint: one local socket's worth of connections.
 
+use crate::admission::{Admission, AdmissionLimits, Admit, Initiations};
 use crate::config::TransportConfig;
 use crate::connection::{
     Accepted, Connection, Event, INITIAL_TRAILER, Origin, Transmit, handshake_message,
@@ -45,6 +46,15 @@ pub struct EndpointConfig {
     pub handshake_load_limit: u64,
     /// Handshakes per second accepted from one source IP (burst: twice that).
     pub handshakes_per_source_per_sec: u64,
+    /// Most half-open responder connections (handshake answered, dialer not yet proven
+    /// by an authenticated packet or a cookie); beyond them new dialers must answer a
+    /// Retry first, which keeps no state.
+    pub max_half_open: usize,
+    /// Most half-open connections from one IPv4 address or IPv6 /64.
+    pub max_half_open_per_address: u32,
+    /// Most connections (half-open and established) from one IPv4 address or IPv6 /64;
+    /// further dialers from it are refused.
+    pub max_connections_per_address: u32,
 }
 
 impl EndpointConfig {
@@ -69,6 +79,9 @@ impl EndpointConfig {
             seed: Secret(seed),
             handshake_load_limit: 200,
             handshakes_per_source_per_sec: 20,
+            max_half_open: 256,
+            max_half_open_per_address: 16,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -190,7 +203,8 @@ pub struct Endpoint {
     handshakes_this_window: u64,
     sources: HashMap<IpAddr, (f64, Instant)>,
     peak_sources: usize,
-    last_initiation: HashMap<[u8; 32], u64>,
+    initiations: Initiations,
+    admission: Admission,
 }
 
 impl Endpoint {
@@ -210,7 +224,12 @@ impl Endpoint {
             handshakes_this_window: 0,
             sources: HashMap::default(),
             peak_sources: 0,
-            last_initiation: HashMap::default(),
+            initiations: Initiations::new(MAX_TRACKED_IDENTITIES),
+            admission: Admission::new(AdmissionLimits {
+                max_half_open: config.max_half_open,
+                max_half_open_per_address: config.max_half_open_per_address,
+                max_per_address: config.max_connections_per_address,
+            }),
             config,
             rng,
             conns: HashMap::default(),
@@ -423,7 +442,9 @@ impl Endpoint {
             }
             return;
         }
-        if self.under_load(now) && !self.valid_mac2(remote, datagram) {
+        let cookie = self.valid_mac2(remote, datagram);
+        let admit = self.admission.admit(remote, cookie);
+        if (self.under_load(now) || admit == Admit::Retry) && !cookie {
             // Stateless: a cookie for this address, nothing kept.
             self.stats.retries_sent += 1;
             tracing::trace!(%remote, "under handshake load: Retry sent");
@@ -443,8 +464,11 @@ impl Endpoint {
             return;
         };
         self.handshakes_this_window += 1;
-        let refuse =
-            !self.config.accept_incoming || self.conns.len() >= self.config.max_connections;
+        let established = self.conns.len() - self.admission.half_open();
+        let refuse = !self.config.accept_incoming
+            || established >= self.config.max_connections
+            || admit == Admit::Refuse;
+        let proven = matches!(admit, Admit::Create { proven: true });
         let local_cid = self.fresh_cid();
         let seed = self.seed32();
         let origin = Origin {
@@ -461,7 +485,7 @@ impl Endpoint {
             origin,
             now,
             size,
-            refuse,
+            (refuse, proven),
         );
         match result {
             Err(e) => {
@@ -481,32 +505,32 @@ impl Endpoint {
                     return;
                 }
                 self.stats.accepted += 1;
-                tracing::debug!(%remote, local = %local, "incoming connection accepted");
+                tracing::debug!(%remote, local = %local, proven, "incoming connection accepted");
+                let proven = conn.is_proven();
                 let h = self.insert(*conn);
+                self.admission.on_created(h, remote, proven);
                 self.by_initial.insert((remote, hdr.dcid), h);
             }
         }
     }
 
     /// Whether an authenticated first message is newer than the last one from the same
-    /// identity (replay protection for one-round-trip handshakes).
+    /// identity (replay protection for one-round-trip handshakes). An `IK` initiation
+    /// without a timestamp is refused.
     fn fresh_initiation(&mut self, conn: &Connection) -> bool {
-        let (Some(id), Some(ts)) = (
-            conn.peer_identity(),
-            conn.peer_params().and_then(|p| p.timestamp_ms),
-        ) else {
+        let Some(id) = conn.peer_identity() else {
             return true; // no identity yet (XX): message 3 will prove liveness
         };
-        if let Some(&last) = self.last_initiation.get(&id)
-            && ts <= last
-        {
+        let Some(ts) = conn.peer_params().and_then(|p| p.timestamp_ms) else {
             return false;
-        }
-        if self.last_initiation.len() >= MAX_TRACKED_IDENTITIES {
-            self.last_initiation.clear();
-        }
-        self.last_initiation.insert(id, ts);
-        true
+        };
+        self.initiations.fresh(id, ts)
+    }
+
+    /// Half-open responder connections now (answered, dialer not yet proven), and the
+    /// most held at once.
+    pub fn half_open(&self) -> (usize, usize) {
+        (self.admission.half_open(), self.admission.peak_half_open())
     }
 
     /// Handshake load: Initials that reached the handshake in the current second.
@@ -609,26 +633,39 @@ impl Endpoint {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        let mut closed = None;
+        let mut closed = Vec::new();
         for &h in &self.order {
             let Some(c) = self.conns.get_mut(&h) else {
                 continue;
             };
-            if let Some(ev) = c.poll_event() {
+            // A half-open connection announces nothing until its dialer is proven (its
+            // Connected comes first); what it had before is dropped. Bounded: each call
+            // takes at most one event of a connection that announces.
+            while let Some(ev) = c.poll_event() {
                 if matches!(ev, Event::Closed(_)) {
-                    closed = Some(h);
+                    closed.push(h);
+                }
+                if self.admission.is_half_open(h) {
+                    if ev != Event::Connected {
+                        continue;
+                    }
+                    self.admission.on_proven(h);
                 }
                 self.events.push_back((h, ev));
                 break;
             }
+            if !self.events.is_empty() {
+                break;
+            }
         }
-        if let Some(h) = closed {
+        for h in closed {
             self.remove(h);
         }
         self.events.pop_front()
     }
 
     fn remove(&mut self, h: ConnectionHandle) {
+        self.admission.on_removed(h);
         if let Some(c) = self.conns.remove(&h) {
             self.by_cid.remove(&c.local_cid());
         }

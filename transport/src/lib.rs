@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod replay;
 pub mod wire;
 
+mod admission;
 mod channel;
 mod config;
 mod connection;

@@ -191,7 +191,7 @@ impl Connection {
         origin: Origin,
         now: Instant,
         initial_size: usize,
-        refuse: bool,
+        (refuse, proven): (bool, bool),
     ) -> Result<Accepted, CryptoError> {
         let mut session = crypto.start_responder(seed, &prologue(&hdr.dcid, &hdr.scid));
         let mut payload = Vec::new();
@@ -223,6 +223,11 @@ impl Connection {
             now,
         );
         conn.paths[0].budget.on_received(initial_size);
+        // A cookie proved the dialer's address. An `IK` first message alone proves only
+        // that someone once held the dialer's key, yet counts as proven for now: keeping
+        // it half-open until the dialer's first packet shifts every connection's start
+        // by a round trip (see SECURITY.md, known weaknesses). `XX` waits for message 3.
+        conn.proven = proven || peer.is_some();
         conn.hs.datagram = datagram;
         conn.hs.resend = true;
         if let Some(peer) = peer {
@@ -263,6 +268,16 @@ impl Connection {
         self.protection = Some(hs.into_protection()?);
         self.state = State::Established;
         self.keys.last_update = now;
+        self.announce_established(now);
+        Ok(())
+    }
+
+    /// Whether the connection is proven (see the field): a half-open responder is not.
+    pub fn is_proven(&self) -> bool {
+        self.proven
+    }
+
+    fn announce_established(&mut self, now: Instant) {
         self.reset_idle(now);
         self.arm_keepalive(now);
         let path = &self.paths[0];
@@ -275,7 +290,6 @@ impl Connection {
             "connection established"
         );
         self.events.push_back(Event::Connected);
-        Ok(())
     }
 
     /// A repeated Initial reached the listener: answer again, within the amplification
@@ -410,6 +424,7 @@ impl Connection {
         }
         self.paths[0].confirm(); // message 3 is authenticated and came from the address
         self.hs.done();
+        self.proven = true; // it answered our message 2 at its address
         if self.complete_handshake(now).is_err() {
             self.fail_handshake(ConnectionError::HandshakeFailed);
             return;

@@ -306,6 +306,10 @@ struct Closing {
 pub struct Connection {
     side: Side,
     state: State,
+    /// The peer proved its address (always, for a dialer): a responder is proven by a
+    /// cookie, by `XX` message 3, or (for now) by an `IK` first message; until then it
+    /// is half-open and announces nothing.
+    proven: bool,
     config: Arc<TransportConfig>,
     local_cid: ConnectionId,
     remote_cid: ConnectionId,
@@ -387,6 +391,7 @@ impl Connection {
         timers.set(ConnTimer::Idle, Some(now + config.handshake_timeout));
         Self {
             side,
+            proven: side == Side::Initiator,
             state: State::Handshaking,
             local_cid,
             remote_cid,
