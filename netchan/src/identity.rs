@@ -199,12 +199,19 @@ pub fn overwrite_keypair(path: &Path, kp: &Keypair) -> Result<(), KeyFileError> 
     ))
 }
 
-/// Load a keypair from the key file at `path` (format in the [module docs](self)).
-///
-/// On Unix, refuses a file that grants any permission to group or others with
-/// [`KeyFileError::Permissions`] (mode `0600` and `0400` are fine).
-pub fn load_keypair(path: &Path) -> Result<Keypair, KeyFileError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
+/// Opens a secret file for reading: without blocking (a FIFO or device path is refused
+/// at once instead of hanging until someone writes to it), a regular file only, and on
+/// Unix only if it grants no permission to group or others. The checks apply to the
+/// file actually opened.
+fn open_secret_file(path: &Path) -> Result<File, KeyFileError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| io_err(path, e))?;
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
     if !meta.is_file() {
         return Err(KeyFileError::Format {
@@ -223,6 +230,16 @@ pub fn load_keypair(path: &Path) -> Result<Keypair, KeyFileError> {
             });
         }
     }
+    Ok(file)
+}
+
+/// Load a keypair from the key file at `path` (format in the [module docs](self)).
+///
+/// On Unix, refuses a file that grants any permission to group or others with
+/// [`KeyFileError::Permissions`] (mode `0600` and `0400` are fine), and anything but a
+/// regular file (a FIFO is refused at once, without waiting for a writer).
+pub fn load_keypair(path: &Path) -> Result<Keypair, KeyFileError> {
+    let file = open_secret_file(path)?;
     let mut contents = Zeroizing::new(Vec::with_capacity(128));
     file.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut contents)
@@ -237,6 +254,109 @@ pub fn load_keypair(path: &Path) -> Result<Keypair, KeyFileError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Largest PSK file read: 64 hex characters and a line ending, with room to spare.
+const MAX_PSK_FILE: u64 = 256;
+
+/// A 32-byte pre-shared key ([`NodeConfig::psk`](crate::NodeConfig::psk)): zeroized when
+/// dropped (every clone too), and `Debug` shows no key material.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Psk(Zeroizing<[u8; 32]>);
+
+impl Psk {
+    /// A PSK from its bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A PSK from a file's contents: exactly 32 raw bytes, or 64 hexadecimal characters
+    /// (either case) with an optional `\n` or `\r\n`. Never panics; the error never
+    /// contains key material.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        parse_psk(bytes).map(Self::new)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for Psk {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self::new(bytes)
+    }
+}
+
+impl std::fmt::Debug for Psk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Psk(<redacted>)")
+    }
+}
+
+/// Loads a pre-shared key from the file at `path` (format: [`Psk::parse`]), with the
+/// checks of [`load_keypair`]: a regular file (a FIFO is refused at once), and on Unix
+/// no permission for group or others.
+pub fn load_psk(path: &Path) -> Result<Psk, KeyFileError> {
+    let file = open_secret_file(path)?;
+    let mut contents = Zeroizing::new(Vec::new());
+    file.take(MAX_PSK_FILE + 1)
+        .read_to_end(&mut contents)
+        .map_err(|e| io_err(path, e))?;
+    Psk::parse(&contents).map_err(|reason| KeyFileError::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// A pre-shared key from a file's contents: exactly 32 raw bytes, or 64 hexadecimal
+/// characters (either case) with an optional `\n` or `\r\n`. Never panics; the error
+/// never contains key material.
+fn parse_psk(bytes: &[u8]) -> Result<[u8; 32], String> {
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes) {
+        return Ok(raw);
+    }
+    let text = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(bytes);
+    if text.len() != 64 {
+        return Err(format!(
+            "expected 32 raw bytes or 64 hexadecimal characters, found {} bytes{}",
+            bytes.len(),
+            if bytes.len() as u64 > MAX_PSK_FILE {
+                " or more"
+            } else {
+                ""
+            }
+        ));
+    }
+    let mut psk = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        let hi = hex_digit(pair[0]);
+        let lo = hex_digit(pair[1]);
+        match (hi, lo) {
+            (Some(h), Some(l)) => psk[i] = h << 4 | l,
+            _ => {
+                let pos = if hi.is_none() { 2 * i } else { 2 * i + 1 };
+                return Err(format!(
+                    "64 characters but not hexadecimal (invalid character at position {})",
+                    pos + 1
+                ));
+            }
+        }
+    }
+    Ok(psk)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Parse the key file format: one line, optional trailing `\n` or `\r\n`.
@@ -267,6 +387,43 @@ pub fn keypair_from_embedded(bytes: &[u8]) -> Result<Keypair, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psk_formats() {
+        let raw: [u8; 32] = std::array::from_fn(|i| i as u8 * 7);
+        assert_eq!(parse_psk(&raw).unwrap(), raw);
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_psk(hex.as_bytes()).unwrap(), raw);
+        assert_eq!(parse_psk(format!("{hex}\n").as_bytes()).unwrap(), raw);
+        assert_eq!(parse_psk(format!("{hex}\r\n").as_bytes()).unwrap(), raw);
+        assert_eq!(parse_psk(hex.to_uppercase().as_bytes()).unwrap(), raw);
+        // A raw key that happens to end in a newline byte is still 32 raw bytes.
+        let mut nl = raw;
+        nl[31] = b'\n';
+        assert_eq!(parse_psk(&nl).unwrap(), nl);
+    }
+
+    #[test]
+    fn psk_rejects_everything_else() {
+        let hex = "ab".repeat(32);
+        let bad: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\n".to_vec(),
+            vec![0; 31],
+            vec![0; 33],
+            hex.as_bytes()[..63].to_vec(),
+            format!("{hex}\n\n").into_bytes(),
+            format!(" {hex}").into_bytes(),
+            format!("{}zz", &hex[..62]).into_bytes(),
+            "é".repeat(32).into_bytes(),
+            vec![b'a'; 10_000],
+        ];
+        for b in bad {
+            let e = parse_psk(&b).unwrap_err();
+            assert!(!e.contains("abab"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
 
     #[cfg(unix)]
     fn set_mode(path: &Path, mode: u32) {
@@ -353,6 +510,51 @@ mod tests {
         for mode in [0o600, 0o400] {
             set_mode(&path, mode);
             load_keypair(&path).unwrap();
+        }
+    }
+
+    /// Issue 14 item 8: a PSK file gets the checks of a key file (a group-readable one is
+    /// refused with the `chmod` hint), and a FIFO given as a key or PSK file is refused
+    /// at once instead of blocking until someone writes to it; `Debug` of a PSK shows no
+    /// key material.
+    #[cfg(unix)]
+    #[test]
+    fn secrets_hygiene() {
+        let dir = tempfile::tempdir().unwrap();
+        let psk_path = dir.path().join("net.psk");
+        fs::write(&psk_path, "ab".repeat(32)).unwrap();
+        set_mode(&psk_path, 0o640);
+        let err = load_psk(&psk_path).unwrap_err();
+        assert!(
+            matches!(err, KeyFileError::Permissions { mode: 0o640, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        set_mode(&psk_path, 0o600);
+        let psk = load_psk(&psk_path).unwrap();
+        assert_eq!(psk.as_bytes(), &[0xab; 32]);
+        assert_eq!(format!("{psk:?}"), "Psk(<redacted>)");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo (coreutils) runs");
+        assert!(made.success());
+        set_mode(&fifo, 0o600);
+        // A thread, so a regression hangs only it and the test fails on the deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f = fifo.clone();
+        std::thread::spawn(move || {
+            let key = load_keypair(&f).map(|_| ()).map_err(|e| e.to_string());
+            let psk = load_psk(&f).map(|_| ()).map_err(|e| e.to_string());
+            let _ = tx.send((key, psk));
+        });
+        let (key, psk) = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("a FIFO is refused at once, not read until a writer comes");
+        for r in [key, psk] {
+            let e = r.expect_err("a FIFO is not a key file");
+            assert!(e.contains("not a regular file"), "{e}");
         }
     }
 

@@ -48,7 +48,7 @@ pub struct NodeConfig {
     pub keypair: Option<Keypair>,
     /// A 32-byte pre-shared key: only nodes holding it can connect (the handshake is
     /// silent towards everyone else).
-    pub psk: Option<[u8; 32]>,
+    pub psk: Option<crate::identity::Psk>,
     /// Accept only these peers (default: anyone who completes the handshake).
     pub allow: Option<Vec<PublicKey>>,
     /// Accept incoming connections (default true; every node is client and server).
@@ -70,7 +70,7 @@ impl std::fmt::Debug for NodeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeConfig")
             .field("bind", &self.bind)
-            .field("psk", &self.psk.map(|_| "<redacted>"))
+            .field("psk", &self.psk)
             .field("allow", &self.allow)
             .field("accept_incoming", &self.accept_incoming)
             .field("transport", &self.transport)
@@ -119,8 +119,8 @@ impl NodeConfig {
         self
     }
     /// Requires a pre-shared key of every peer.
-    pub fn psk(mut self, psk: [u8; 32]) -> Self {
-        self.psk = Some(psk);
+    pub fn psk(mut self, psk: impl Into<crate::identity::Psk>) -> Self {
+        self.psk = Some(psk.into());
         self
     }
     /// Accepts only these peers.
@@ -212,8 +212,8 @@ impl Node {
         };
         let public_key = keypair.public();
         let mut noise = NoiseConfig::new(keypair);
-        if let Some(psk) = config.psk {
-            noise = noise.with_psk(psk);
+        if let Some(psk) = &config.psk {
+            noise = noise.with_psk(*psk.as_bytes());
         }
         if let Some(allow) = config.allow.clone() {
             noise = noise.allow_only(allow);

@@ -431,6 +431,12 @@ fn psk_must_match() {
     let key = keygen(dir.path(), "server.key");
     std::fs::write(dir.path().join("a.psk"), format!("{}\n", "ab".repeat(32))).unwrap();
     std::fs::write(dir.path().join("b.psk"), [0xcd; 32]).unwrap();
+    // PSK files are secrets: like key files, readable by their owner only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["a.psk", "b.psk"] {
+        let perms = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.path().join(f), perms).unwrap();
+    }
 
     let mut child = ChildGuard(
         netchan(dir.path())

@@ -1,6 +1,6 @@
 //! The endpoint: one local socket's worth of connections.
 
-use crate::admission::{Admission, AdmissionLimits, Admit, Initiations};
+use crate::admission::{AddrKey, Admission, AdmissionLimits, Admit, Initiations};
 use crate::config::TransportConfig;
 use crate::connection::{
     Accepted, Connection, Event, INITIAL_TRAILER, Origin, Transmit, handshake_message,
@@ -14,7 +14,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -201,7 +200,8 @@ pub struct Endpoint {
     cookie_secret_at: Instant,
     load_window_start: Instant,
     handshakes_this_window: u64,
-    sources: HashMap<IpAddr, (f64, Instant)>,
+    /// Token buckets per source (IPv4 address or IPv6 /64).
+    sources: HashMap<AddrKey, (f64, Instant)>,
     peak_sources: usize,
     initiations: Initiations,
     admission: Admission,
@@ -442,6 +442,7 @@ impl Endpoint {
             }
             return;
         }
+        self.rotate_cookie_secret(now);
         let cookie = self.valid_mac2(remote, datagram);
         let admit = self.admission.admit(remote, cookie);
         if (self.under_load(now) || admit == Admit::Retry) && !cookie {
@@ -539,12 +540,26 @@ impl Endpoint {
             self.load_window_start = now;
             self.handshakes_this_window = 0;
         }
-        if now.saturating_duration_since(self.cookie_secret_at) >= COOKIE_ROTATION {
-            self.previous_cookie_secret = Secret(self.cookie_secret.0);
-            self.rng.fill_bytes(&mut self.cookie_secret.0);
-            self.cookie_secret_at = now;
-        }
+
         self.handshakes_this_window >= self.config.handshake_load_limit
+    }
+
+    /// Rotates the cookie secret every [`COOKIE_ROTATION`], lazily (when an Initial
+    /// arrives) but by elapsed time: after two or more periods without an Initial both
+    /// the current and the previous secret are replaced, so no cookie outlives two
+    /// periods however quiet the listener was.
+    fn rotate_cookie_secret(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.cookie_secret_at);
+        if elapsed < COOKIE_ROTATION {
+            return;
+        }
+        if elapsed >= COOKIE_ROTATION * 2 {
+            self.rng.fill_bytes(&mut self.previous_cookie_secret.0);
+        } else {
+            self.previous_cookie_secret = Secret(self.cookie_secret.0);
+        }
+        self.rng.fill_bytes(&mut self.cookie_secret.0);
+        self.cookie_secret_at = now;
     }
 
     fn valid_mac2(&self, remote: SocketAddr, datagram: &[u8]) -> bool {
@@ -561,12 +576,14 @@ impl Endpoint {
     fn rate_limit(&mut self, now: Instant, remote: SocketAddr) -> bool {
         let rate = self.config.handshakes_per_source_per_sec as f64;
         let burst = rate * 2.0;
-        if self.sources.len() >= MAX_TRACKED_SOURCES && !self.sources.contains_key(&remote.ip()) {
+        // Per IPv6 /64: one host usually owns a whole /64 and could rotate through it.
+        let key = AddrKey::of(remote.ip());
+        if self.sources.len() >= MAX_TRACKED_SOURCES && !self.sources.contains_key(&key) {
             self.sources.clear();
         }
-        let tracked = self.sources.len() + usize::from(!self.sources.contains_key(&remote.ip()));
+        let tracked = self.sources.len() + usize::from(!self.sources.contains_key(&key));
         self.peak_sources = self.peak_sources.max(tracked);
-        let entry = self.sources.entry(remote.ip()).or_insert((burst, now));
+        let entry = self.sources.entry(key).or_insert((burst, now));
         let elapsed = now.saturating_duration_since(entry.1).as_secs_f64();
         entry.0 = (entry.0 + elapsed * rate).min(burst);
         entry.1 = now;
@@ -672,5 +689,37 @@ impl Endpoint {
         self.by_initial.retain(|_, v| *v != h);
         self.order.retain(|x| *x != h);
         self.cursor = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::NoiseConfig;
+    use crate::identity::Keypair;
+
+    /// Issue 14 item 8: the cookie secret rotates by elapsed time, so after a quiet
+    /// spell of two periods or more no earlier cookie stays valid.
+    #[test]
+    fn cookie_secrets_rotate_by_elapsed_time() {
+        let t0 = Instant::now();
+        let crypto = Arc::new(NoiseConfig::new(Keypair::from_seed([7; 32])));
+        let mut ep = Endpoint::new(EndpointConfig::seeded_for_tests(crypto, 1), t0);
+        let first = ep.cookie_secret.0;
+        ep.rotate_cookie_secret(t0 + COOKIE_ROTATION / 2);
+        assert_eq!(ep.cookie_secret.0, first, "not yet");
+        ep.rotate_cookie_secret(t0 + COOKIE_ROTATION);
+        assert_eq!(
+            ep.previous_cookie_secret.0, first,
+            "one period: the old one stays"
+        );
+        let second = ep.cookie_secret.0;
+        assert_ne!(second, first);
+        // A quiet hour, then an Initial: neither earlier secret is accepted any more.
+        ep.rotate_cookie_secret(t0 + Duration::from_secs(3600));
+        for old in [first, second] {
+            assert_ne!(ep.cookie_secret.0, old);
+            assert_ne!(ep.previous_cookie_secret.0, old);
+        }
     }
 }

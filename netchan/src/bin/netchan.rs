@@ -11,11 +11,10 @@
 //! exit status (1 for runtime errors, 2 for command-line usage errors).
 
 use clap::{Args, Parser, Subcommand};
-use netchan::identity::{self, KeyFileError, Keypair};
+use netchan::identity::{self, KeyFileError, Keypair, Psk};
 use netchan::{Node, NodeConfig, NodeEvent, PathMode};
 use std::fmt::Display;
-use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -146,8 +145,8 @@ struct IdentityArgs {
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
     /// File with a 32-byte pre-shared key, as 32 raw bytes or 64 hexadecimal characters
-    /// (plus an optional newline). Both sides must use the same one; nodes without it
-    /// cannot connect.
+    /// (plus an optional newline), readable by its owner only (mode 600). Both sides
+    /// must use the same one; nodes without it cannot connect.
     #[arg(long, value_name = "FILE")]
     psk: Option<PathBuf>,
 }
@@ -487,66 +486,9 @@ fn load_key(path: &Path) -> Result<Keypair, Failure> {
     identity::load_keypair(path).map_err(Failure::new)
 }
 
-/// Largest PSK file read: 64 hex characters and a line ending, with room to spare.
-const MAX_PSK_FILE: u64 = 256;
-
-fn load_psk(path: &Path) -> Result<[u8; 32], Failure> {
-    let fail = |why: String| Failure::new(format!("psk file {}: {why}", path.display()));
-    let file = File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut contents = Zeroizing::new(Vec::new());
-    file.take(MAX_PSK_FILE + 1)
-        .read_to_end(&mut contents)
-        .map_err(|e| fail(e.to_string()))?;
-    parse_psk(&contents).map_err(fail)
-}
-
-/// A pre-shared key from a file's contents: exactly 32 raw bytes, or 64 hexadecimal
-/// characters (either case) with an optional `\n` or `\r\n`. Never panics; the error
-/// never contains key material.
-fn parse_psk(bytes: &[u8]) -> Result<[u8; 32], String> {
-    if let Ok(raw) = <[u8; 32]>::try_from(bytes) {
-        return Ok(raw);
-    }
-    let text = bytes
-        .strip_suffix(b"\r\n")
-        .or_else(|| bytes.strip_suffix(b"\n"))
-        .unwrap_or(bytes);
-    if text.len() != 64 {
-        return Err(format!(
-            "expected 32 raw bytes or 64 hexadecimal characters, found {} bytes{}",
-            bytes.len(),
-            if bytes.len() as u64 > MAX_PSK_FILE {
-                " or more"
-            } else {
-                ""
-            }
-        ));
-    }
-    let mut psk = [0u8; 32];
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        let hi = hex_digit(pair[0]);
-        let lo = hex_digit(pair[1]);
-        match (hi, lo) {
-            (Some(h), Some(l)) => psk[i] = h << 4 | l,
-            _ => {
-                let pos = if hi.is_none() { 2 * i } else { 2 * i + 1 };
-                return Err(format!(
-                    "64 characters but not hexadecimal (invalid character at position {})",
-                    pos + 1
-                ));
-            }
-        }
-    }
-    Ok(psk)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+fn load_psk(path: &Path) -> Result<Psk, Failure> {
+    identity::load_psk(path)
+        .map_err(|e| Failure::new(e.to_string().replacen("key file", "psk file", 1)))
 }
 
 /// Parses `500ms`, `10s`, `2m` or a plain number of seconds (`1.5` allowed).
@@ -585,43 +527,6 @@ fn show_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn psk_formats() {
-        let raw: [u8; 32] = std::array::from_fn(|i| i as u8 * 7);
-        assert_eq!(parse_psk(&raw).unwrap(), raw);
-        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(parse_psk(hex.as_bytes()).unwrap(), raw);
-        assert_eq!(parse_psk(format!("{hex}\n").as_bytes()).unwrap(), raw);
-        assert_eq!(parse_psk(format!("{hex}\r\n").as_bytes()).unwrap(), raw);
-        assert_eq!(parse_psk(hex.to_uppercase().as_bytes()).unwrap(), raw);
-        // A raw key that happens to end in a newline byte is still 32 raw bytes.
-        let mut nl = raw;
-        nl[31] = b'\n';
-        assert_eq!(parse_psk(&nl).unwrap(), nl);
-    }
-
-    #[test]
-    fn psk_rejects_everything_else() {
-        let hex = "ab".repeat(32);
-        let bad: Vec<Vec<u8>> = vec![
-            Vec::new(),
-            b"\n".to_vec(),
-            vec![0; 31],
-            vec![0; 33],
-            hex.as_bytes()[..63].to_vec(),
-            format!("{hex}\n\n").into_bytes(),
-            format!(" {hex}").into_bytes(),
-            format!("{}zz", &hex[..62]).into_bytes(),
-            "é".repeat(32).into_bytes(),
-            vec![b'a'; 10_000],
-        ];
-        for b in bad {
-            let e = parse_psk(&b).unwrap_err();
-            assert!(!e.contains("abab"), "{e}");
-            assert!(!e.contains('\n'), "{e}");
-        }
-    }
 
     #[test]
     fn durations() {
