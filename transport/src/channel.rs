@@ -361,6 +361,9 @@ impl RecvState {
     /// Accepts a CHANNEL_DATA frame. Returns the number of new bytes beyond `highest`
     /// (for connection-level flow control).
     pub fn on_data(&mut self, offset: u64, data: &[u8]) -> Result<u64, RecvError> {
+        if self.discarded {
+            return Ok(0); // reset: nothing more is kept (the connection ignores it too)
+        }
         let end = offset + data.len() as u64; // no overflow: the wire caps both at 2^62
         if end > self.advertised {
             return Err(RecvError::FlowControl);
@@ -550,6 +553,13 @@ impl RecvState {
             pending, self.pending_bytes,
             "fragment bytes counted exactly"
         );
+        if self.discarded {
+            assert!(
+                self.buf.is_empty() && self.ready_count == 0,
+                "a reset drops it all"
+            );
+            return;
+        }
         assert_eq!(
             self.buf.len() as u64,
             self.contig - self.consumed,
