@@ -610,6 +610,81 @@ mod tests {
     use super::*;
     use netchan_transport::wire::Frame;
 
+    /// Item 4 of the hostile-peer issue: with 1,024 open channels, 10,000 datagrams of
+    /// empty CHANNEL_DATA frames on random channels. Before, every packet the victim
+    /// built walked every channel (several times: work to send, payload, control frames,
+    /// data, finished channels), so one datagram cost thousands of steps whatever it
+    /// carried. Now the engine's work counter per datagram stays within a constant of
+    /// the datagram's frame count.
+    #[test]
+    fn empty_frames_work_bounded() {
+        let mut pair = Pair::new(TransportConfig::default());
+        assert!(pair.connect(true));
+        // One frame on the highest id opens all 1,024 peer channels at the victim.
+        let mut open = Vec::new();
+        Frame::ChannelData {
+            channel: 2046,
+            offset: 0,
+            data: &[],
+        }
+        .encode(&mut open);
+        assert!(inject_frames(&mut pair, true, &open));
+        pair.exchange();
+        let server = super::super::pair::SERVER;
+        let h = pair.server_handle().expect("connected");
+        let count = |pair: &mut Pair| {
+            pair.sim.nodes[server]
+                .endpoint
+                .connection(h)
+                .map(|c| c.stats().work)
+        };
+        assert_eq!(
+            pair.sim.nodes[server]
+                .endpoint
+                .connection(h)
+                .unwrap()
+                .channel_count(),
+            1024
+        );
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut worst, mut total, mut frames_total) = (0u64, 0u64, 0u64);
+        let mut worst_ratio = 0f64;
+        for _ in 0..10_000 {
+            let mut payload = Vec::new();
+            let frames = 1 + (seed % 200);
+            for _ in 0..frames {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                Frame::ChannelData {
+                    channel: 2 * (seed % 1024),
+                    offset: 0,
+                    data: &[],
+                }
+                .encode(&mut payload);
+            }
+            let before = count(&mut pair).expect("open");
+            assert!(inject_frames(&mut pair, true, &payload), "injected");
+            pair.exchange();
+            let work = count(&mut pair).expect("the connection stays open") - before;
+            worst = worst.max(work);
+            worst_ratio = worst_ratio.max(work as f64 / frames as f64);
+            total += work;
+            frames_total += frames;
+        }
+        eprintln!(
+            "10,000 datagrams of {frames_total} empty frames in all, 1,024 channels open: \
+             work per datagram at most {worst}, {:.2} per frame on average, at most {:.2} \
+             per frame in one datagram",
+            total as f64 / frames_total as f64,
+            worst_ratio
+        );
+        assert!(
+            worst_ratio <= 8.0,
+            "work per datagram grows with the channels, not the frames: {worst_ratio:.1}"
+        );
+    }
+
     /// Item 1 of the hostile-peer issue, the fragment side: a peer sends one-byte
     /// CHANNEL_DATA frames at every other offset of 64 channels (each an out-of-order
     /// fragment the victim must hold, each costing a map entry): 32,768 fragments, twice

@@ -27,6 +27,7 @@ impl Connection {
         ch.label = Bytes::copy_from_slice(label);
         ch.open_pending = true;
         self.channels.insert(id, ch);
+        self.touch(id);
         Ok(ChannelId(id))
     }
 
@@ -97,6 +98,9 @@ impl Connection {
             });
         }
         let buffer_limit = self.config.channel_send_buffer;
+        if self.channels.contains_key(&channel.0) {
+            self.touch(channel.0);
+        }
         let ch = self
             .channels
             .get_mut(&channel.0)
@@ -140,6 +144,9 @@ impl Connection {
     /// Finishes the sending half of a channel: messages already queued are still
     /// delivered, then the peer sees [`Event::ChannelFinished`].
     pub fn close_channel(&mut self, channel: ChannelId) -> Result<(), SendError> {
+        if self.channels.contains_key(&channel.0) {
+            self.touch(channel.0);
+        }
         let ch = self
             .channels
             .get_mut(&channel.0)
@@ -204,6 +211,10 @@ impl Connection {
     /// acknowledged the connection closes with code 0.
     pub fn shutdown(&mut self) {
         self.shutdown = true;
+        let ids: Vec<u64> = self.channels.keys().copied().collect();
+        for id in ids {
+            self.touch(id); // once per connection: every channel gets its close
+        }
         for ch in self.channels.values_mut() {
             if ch.send.fin == FinState::Open {
                 ch.send.fin = FinState::Pending;

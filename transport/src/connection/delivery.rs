@@ -6,6 +6,12 @@ use crate::channel::{ChannelId, FinState, MAX_CONNECTION_FRAGMENTS};
 
 impl Connection {
     pub(super) fn on_packet_acked(&mut self, p: SentFrames) {
+        for &(ch, _, _) in &p.data {
+            self.touch(ch);
+        }
+        for &ch in p.fins.iter().chain(&p.opens) {
+            self.touch(ch);
+        }
         for (ch, off, len) in p.data {
             if let Some(c) = self.channels.get_mut(&ch) {
                 c.send.on_acked(off, len);
@@ -36,6 +42,12 @@ impl Connection {
     }
 
     pub(super) fn on_packet_lost(&mut self, p: SentFrames) {
+        for &(ch, _, _) in &p.data {
+            self.touch(ch);
+        }
+        for &ch in p.fins.iter().chain(&p.opens).chain(&p.max_channel_data) {
+            self.touch(ch);
+        }
         for (ch, off, len) in p.data {
             if let Some(c) = self.channels.get_mut(&ch) {
                 c.send.on_lost(off, len);
@@ -70,17 +82,22 @@ impl Connection {
     /// reused, so late frames for them are recognised and ignored.
     fn gc_channels(&mut self) {
         let (mut held, mut unread, mut fragments) = (0, 0, 0);
-        self.channels.retain(|_, c| {
-            let done = c.send.fin == FinState::Acked
-                && c.send.buffered() == 0
-                && (c.recv.finished_reported || c.recv_closed);
-            if done {
+        // Only channels changed since the last look can have finished.
+        let dirty = std::mem::take(&mut self.dirty);
+        self.count_work(dirty.len() as u64);
+        for id in dirty {
+            let done = self.channels.get(&id).is_some_and(|c| {
+                c.send.fin == FinState::Acked
+                    && c.send.buffered() == 0
+                    && (c.recv.finished_reported || c.recv_closed)
+            });
+            if done && let Some(c) = self.channels.remove(&id) {
                 held += c.recv.held();
                 unread += c.recv.unread_messages();
                 fragments += c.recv.fragments() as u64;
+                self.ready.remove(&id);
             }
-            !done
-        });
+        }
         // Their released bytes stay in `flow.released`; what they held (nothing, once
         // finished and read) leaves the budget.
         self.flow.held -= held;
@@ -127,6 +144,7 @@ impl Connection {
         id: u64,
         f: impl FnOnce(&mut crate::channel::RecvState) -> R,
     ) -> Option<R> {
+        self.touch(id);
         let ch = self.channels.get_mut(&id)?;
         let r = &mut ch.recv;
         let (released, held, unread, fragments) = (
@@ -165,9 +183,11 @@ impl Connection {
     /// is queued once per head message.
     fn grant_next_stretch(&mut self) {
         while let Some(id) = self.flow.stretch_queue.pop_front() {
+            self.count_work(1);
             let Some(ch) = self.channels.get_mut(&id) else {
                 continue; // forgotten meanwhile
             };
+            self.ready.insert(id);
             let r = &mut ch.recv;
             r.stretch_queued = false;
             if !r.wants_stretch() {

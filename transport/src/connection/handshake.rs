@@ -253,6 +253,8 @@ impl Connection {
         for ch in self.channels.values_mut() {
             ch.send.max_data = ch.send.max_data.max(p.initial_max_channel_data);
         }
+        // Once per connection: channels opened before the handshake may send now.
+        self.ready.extend(self.channels.keys().copied());
         self.peer_params = Some(p);
     }
 

@@ -142,6 +142,11 @@ pub struct ConnectionStats {
     /// Packets dropped unacknowledged because the receive memory budget was full (the
     /// peer retransmits them once the application reads).
     pub recv_budget_drops: u64,
+    /// Units of bookkeeping work done so far: channels visited while looking for
+    /// something to send or to forget, and frames handled. Work per datagram is bounded
+    /// by the datagram's frames (plus the channels our own application keeps busy), not
+    /// by how many channels the connection has.
+    pub work: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +226,20 @@ struct Channel {
     parity: parity::ParityGroup,
     /// The peer sent parity for what it sends: its chunks are kept for repairs.
     parity_seen: bool,
+}
+
+impl Channel {
+    /// Whether the channel has a frame to send: its CHANNEL_OPEN, a credit update, lost
+    /// or new data (new data only `with_credit` at the connection level), its
+    /// CHANNEL_CLOSE, or a CHANNEL_BLOCKED report.
+    fn has_send_work(&self, with_credit: bool) -> bool {
+        (self.open_pending && !self.open_in_flight)
+            || self.recv.credit_update_pending
+            || self.send.has_retransmit()
+            || (with_credit && self.send.sendable_new() > 0)
+            || self.send.fin_due()
+            || (self.send.is_blocked() && self.send.blocked_sent_at != Some(self.send.max_data))
+    }
 }
 
 /// Connection-level flow control, both directions.
@@ -344,6 +363,13 @@ pub struct Connection {
     close: Closing,
     shutdown: bool,
     send_cursor: u64,
+    /// Channels that may have something to send (a superset; pruned as they turn out
+    /// idle), and channels changed since the last look for finished ones: what the send
+    /// path and the forgetting of channels walk instead of every channel.
+    ready: std::collections::BTreeSet<u64>,
+    dirty: std::collections::BTreeSet<u64>,
+    /// Work counter (see [`ConnectionStats::work`]); a `Cell` so read-only scans count.
+    work: std::cell::Cell<u64>,
     /// Reused list of channel ids (no allocation per packet).
     scratch_ids: Vec<u64>,
     /// Reused path views for the selector.
@@ -438,6 +464,9 @@ impl Connection {
             close: Closing::default(),
             shutdown: false,
             send_cursor: 0,
+            ready: Default::default(),
+            dirty: Default::default(),
+            work: std::cell::Cell::new(0),
             scratch_ids: Vec::new(),
             scratch_views: Vec::new(),
             parity_rx: Default::default(),
@@ -507,7 +536,19 @@ impl Connection {
         s.controller = path.recovery.controller_name();
         s.bandwidth = path.recovery.bandwidth_estimate();
         s.recovery = path.recovery.stats();
+        s.work = self.work.get();
         s
+    }
+
+    /// Channel `id` changed: it may have something to send now, or be finished.
+    pub(super) fn touch(&mut self, id: u64) {
+        self.ready.insert(id);
+        self.dirty.insert(id);
+    }
+
+    /// Counts `n` units of work.
+    pub(super) fn count_work(&self, n: u64) {
+        self.work.set(self.work.get() + n);
     }
 
     /// Every path's addresses, status and counters, ascending id.

@@ -135,6 +135,7 @@ impl Connection {
             let frame = frame.map_err(|_| {
                 FrameOutcome::Close(TransportErrorCode::FrameEncoding, "malformed frame")
             })?;
+            self.count_work(1);
             kind.eliciting |= frame.is_ack_eliciting();
             kind.probing &= frame.is_probing();
             match frame {
@@ -327,6 +328,9 @@ impl Connection {
                 self.channels.insert(nid, ch);
                 self.peer_channels += 1;
             }
+        }
+        if self.channels.contains_key(&id) {
+            self.touch(id);
         }
         Ok(self.channels.get_mut(&id))
     }

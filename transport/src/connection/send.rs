@@ -25,6 +25,7 @@ impl Connection {
         if let Some(t) = self.poll_handshake_datagram(now, buf) {
             return Some(t);
         }
+        self.prune_ready();
         match self.state {
             State::Established => {
                 if self.shutdown_complete() {
@@ -480,7 +481,8 @@ impl Connection {
         let conn_budget = self.flow.peer_max_data.saturating_sub(self.flow.sent_data);
         let mut new = self.dgram_out.front().map_or(0, |d| d.len() as u64);
         let mut lost = 0;
-        for c in self.channels.values() {
+        for c in self.ready.iter().filter_map(|id| self.channels.get(id)) {
+            self.count_work(1);
             if lost + new >= cap {
                 break;
             }
@@ -503,14 +505,33 @@ impl Connection {
             return true;
         }
         let conn_budget = f.peer_max_data.saturating_sub(f.sent_data);
-        self.channels.values().any(|c| {
-            (c.open_pending && !c.open_in_flight)
-                || c.recv.credit_update_pending
-                || c.send.has_retransmit()
-                || (conn_budget > 0 && c.send.sendable_new() > 0)
-                || c.send.fin_due()
-                || (c.send.is_blocked() && c.send.blocked_sent_at != Some(c.send.max_data))
-        })
+        self.ready
+            .iter()
+            .filter_map(|id| self.channels.get(id))
+            .any(|c| {
+                self.count_work(1);
+                c.has_send_work(conn_budget > 0)
+            })
+    }
+
+    /// Drops from the ready set the channels with nothing to send (each touched channel
+    /// is looked at once more, then forgotten until touched again: work bounded by the
+    /// touches, that is by the frames received and the application's calls).
+    fn prune_ready(&mut self) {
+        let channels = &self.channels;
+        let before = self.ready.len();
+        // `true`: also those waiting only for connection credit stay (they send once it
+        // comes, without being touched).
+        self.ready
+            .retain(|id| channels.get(id).is_some_and(|c| c.has_send_work(true)));
+        self.count_work(before as u64);
+        #[cfg(debug_assertions)]
+        for (id, c) in &self.channels {
+            debug_assert!(
+                !c.has_send_work(true) || self.ready.contains(id),
+                "channel {id} has something to send but is not in the ready set"
+            );
+        }
     }
 
     /// The ACK frame of path `i`, if it has something to acknowledge. Each path's ACKs
@@ -621,7 +642,14 @@ impl Connection {
         }
         self.write_connection_credit(buf, limit, sent);
         self.write_path_signals(buf, limit, sent);
-        for (&id, ch) in self.channels.iter_mut() {
+        let mut ids = std::mem::take(&mut self.scratch_ids);
+        ids.clear();
+        ids.extend(self.ready.iter().copied());
+        self.count_work(ids.len() as u64);
+        for &id in &ids {
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue;
+            };
             if ch.open_pending && !ch.open_in_flight {
                 let f = Frame::ChannelOpen {
                     channel: id,
@@ -657,6 +685,7 @@ impl Connection {
                 ch.send.blocked_sent_at = Some(ch.send.max_data);
             }
         }
+        self.scratch_ids = ids;
         buf.len() > start
     }
 
@@ -673,8 +702,13 @@ impl Connection {
                 sent.max_data = true;
             }
         }
+        let channels = &self.channels;
         let conn_blocked = flow.sent_data >= flow.peer_max_data
-            && self.channels.values().any(|c| c.send.sendable_new() > 0);
+            && self
+                .ready
+                .iter()
+                .filter_map(|id| channels.get(id))
+                .any(|c| c.send.sendable_new() > 0);
         if conn_blocked && flow.data_blocked_sent != Some(flow.peer_max_data) {
             let f = Frame::DataBlocked {
                 limit: flow.peer_max_data,
@@ -718,11 +752,12 @@ impl Connection {
         let mut ids = std::mem::take(&mut self.scratch_ids);
         ids.clear();
         ids.extend(
-            self.channels
+            self.ready
                 .range(self.send_cursor..)
-                .chain(self.channels.range(..self.send_cursor))
-                .map(|(&id, _)| id),
+                .chain(self.ready.range(..self.send_cursor))
+                .copied(),
         );
+        self.count_work(ids.len() as u64);
         // Stable: round-robin order within each group.
         let channels = &mut self.channels;
         ids.sort_by_key(|id| {
