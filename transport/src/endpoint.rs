@@ -331,6 +331,19 @@ impl Endpoint {
         remote: SocketAddr,
         peer_key: Option<[u8; 32]>,
     ) -> Result<ConnectionHandle, ConnectError> {
+        let unix_ms = Some(self.unix_ms(now));
+        self.dial(now, (local, remote), peer_key, unix_ms)
+    }
+
+    /// Starts a dial whose first message carries `unix_ms` as its timestamp (`None`:
+    /// none, which only a test does).
+    fn dial(
+        &mut self,
+        now: Instant,
+        (local, remote): (SocketAddr, SocketAddr),
+        peer_key: Option<[u8; 32]>,
+        unix_ms: Option<u64>,
+    ) -> Result<ConnectionHandle, ConnectError> {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
@@ -342,7 +355,6 @@ impl Endpoint {
             remote,
             seed: self.seed32(),
         };
-        let unix_ms = self.unix_ms(now);
         let conn = Connection::connect(
             self.config.transport.clone(),
             &*self.config.crypto,
@@ -697,6 +709,44 @@ mod tests {
     use super::*;
     use crate::crypto::NoiseConfig;
     use crate::identity::Keypair;
+
+    /// Issue 14 item 3: an `IK` initiation without a timestamp is refused (it was
+    /// accepted, contrary to PROTOCOL.md §4.3 step 12); the same dial with one connects.
+    #[test]
+    fn ik_initiation_without_timestamp_is_refused() {
+        let now = Instant::now();
+        let listener_kp = Keypair::from_seed([9; 32]);
+        let key = listener_kp.public().0;
+        let config = |kp: Keypair, seed| {
+            EndpointConfig::seeded_for_tests(Arc::new(NoiseConfig::new(kp)), seed)
+        };
+        let mut listener = Endpoint::new(config(listener_kp, 2), now);
+        let mut dialer = Endpoint::new(config(Keypair::from_seed([8; 32]), 3), now);
+        dialer.set_wall_clock(now, 1_790_000_000_000);
+        let (d, l): (SocketAddr, SocketAddr) =
+            ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        let mut buf = Vec::new();
+        for (timestamp, accepted) in [(None, false), (Some(1_790_000_000_000), true)] {
+            dialer.dial(now, (d, l), Some(key), timestamp).unwrap();
+            let t = dialer.poll_transmit(now, &mut buf).expect("the Initial");
+            let mut datagram = buf[..t.size].to_vec();
+            let before = listener.stats();
+            listener.handle_datagram(now, l, d, &mut datagram);
+            let after = listener.stats();
+            assert_eq!(
+                after.accepted - before.accepted,
+                u64::from(accepted),
+                "{timestamp:?}"
+            );
+            assert_eq!(
+                after.replays_rejected - before.replays_rejected,
+                u64::from(!accepted),
+                "{timestamp:?}"
+            );
+            while dialer.poll_transmit(now, &mut buf).is_some() {}
+        }
+        assert_eq!(listener.connection_count(), 1);
+    }
 
     /// Issue 14 item 8: the cookie secret rotates by elapsed time, so after a quiet
     /// spell of two periods or more no earlier cookie stays valid.

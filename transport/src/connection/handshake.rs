@@ -120,12 +120,12 @@ impl Connection {
         (local_cid, initial_dcid): (ConnectionId, ConnectionId),
         origin: Origin,
         now: Instant,
-        unix_ms: u64,
+        unix_ms: Option<u64>,
     ) -> Result<Self, CryptoError> {
         let mut session =
             crypto.start_initiator(seed, peer_key, &prologue(&initial_dcid, &local_cid))?;
         let mut params = config.local_params();
-        params.timestamp_ms = Some(unix_ms);
+        params.timestamp_ms = unix_ms;
         let mut p = Vec::new();
         params.encode(&mut p);
         let mut msg1 = Vec::new();
