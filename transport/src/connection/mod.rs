@@ -10,6 +10,7 @@ mod path;
 mod recv;
 mod redundancy;
 mod send;
+mod write;
 
 pub(crate) use handshake::{Accepted, INITIAL_TRAILER, handshake_message, retry_datagram};
 
