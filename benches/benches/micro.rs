@@ -436,7 +436,7 @@ impl EndpointPair {
         let endpoint = |seed: u8| {
             let id = NoiseConfig::new(Keypair::from_seed([seed; 32]));
             let key = id.public_key();
-            let mut cfg = EndpointConfig::new(Arc::new(id), [seed + 10; 32]);
+            let mut cfg = EndpointConfig::seeded_for_tests(Arc::new(id), u64::from(seed) + 10);
             cfg.transport = transport.clone();
             (Endpoint::new(cfg, now), key)
         };

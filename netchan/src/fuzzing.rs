@@ -167,3 +167,56 @@ pub fn corpus_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     );
     out
 }
+
+/// Encodings of the channel layer, for fuzz targets that play a hostile peer of a
+/// session (`netchan_tests::fuzz::session_frames`).
+pub mod peer {
+    use crate::wire::{Frame, OpenLabel};
+
+    /// An open label as a peer sends it.
+    pub fn label(
+        name: &str,
+        (type_hash, type_name): (u64, &str),
+        capacity: u32,
+        max_message: u64,
+        incarnation: u64,
+        resume: Option<(u64, u64)>,
+    ) -> Vec<u8> {
+        OpenLabel {
+            name: name.to_owned(),
+            type_hash,
+            type_name: type_name.to_owned(),
+            capacity,
+            max_message,
+            incarnation,
+            resume,
+        }
+        .encode()
+    }
+
+    /// A DATA frame (one transport message).
+    pub fn data(seq: u64, payload: &[u8]) -> Vec<u8> {
+        encode(Frame::Data { seq, payload })
+    }
+
+    /// CONSUMED(n).
+    pub fn consumed(n: u64) -> Vec<u8> {
+        encode(Frame::Consumed(n))
+    }
+
+    /// SEND_CLOSED(end).
+    pub fn send_closed(end: u64) -> Vec<u8> {
+        encode(Frame::SendClosed(end))
+    }
+
+    /// RECV_CLOSED.
+    pub fn recv_closed() -> Vec<u8> {
+        encode(Frame::RecvClosed)
+    }
+
+    fn encode(f: Frame<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        f.encode(&mut out);
+        out
+    }
+}

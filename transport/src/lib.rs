@@ -2,7 +2,8 @@
 //!
 //! A reliable, multi-channel transport over UDP datagrams, in the family of QUIC and KCP,
 //! written as a pure state machine: it never touches sockets, threads, clocks or a
-//! thread-local RNG. Time is passed in, randomness comes from a seed in the config.
+//! thread-local RNG. Time is passed in, randomness comes from the [`Entropy`] the driver
+//! hands in (the OS's generator in production).
 //!
 //! The normative wire format is in `docs/PROTOCOL.md`.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ mod config;
 mod connection;
 mod crypto;
 mod endpoint;
+mod entropy;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -36,6 +38,7 @@ pub use crypto::{
     PacketProtection, Secret, gate,
 };
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointStats, MIN_INITIAL_SIZE};
+pub use entropy::{Entropy, SeededEntropy};
 pub use error::{
     ConnectError, ConnectionError, OpenError, PathError, SendError, TransportErrorCode,
 };

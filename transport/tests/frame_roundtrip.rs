@@ -261,7 +261,7 @@ fn frame_fixed_vectors_truncated() {
 #[test]
 fn frame_decode_rejections() {
     let cases: &[(&[u8], WireError)] = &[
-        (&[0x11], WireError::UnknownFrameType(0x11)),
+        (&[0x12], WireError::UnknownFrameType(0x12)),
         (&[0x10, 0x01, 0x00, 0x00], WireError::InvalidParity),
         (&[0x10, 0x01, 0x11], WireError::InvalidParity),
         (

@@ -470,10 +470,10 @@ impl Session {
     }
 
     fn on_data(&mut self, key: &PeerKey, port: PortId, seq: u64, payload: Bytes) {
-        let Some(cap) = self
+        let Some((cap, max_message)) = self
             .ports
             .get(&port)
-            .map(|p| u64::from(p.spec.capacity.max(1)))
+            .map(|p| (u64::from(p.spec.capacity.max(1)), p.spec.max_message))
         else {
             return;
         };
@@ -494,7 +494,14 @@ impl Session {
         if seq < next {
             return; // a resent message we already have
         }
-        let err = if seq > next {
+        let err = if payload.len() > max_message {
+            // Our label said how large a message may be: a larger one is refused
+            // before it is held (it would otherwise count against the inbox bound).
+            Some(format!(
+                "message {seq} of {} bytes exceeds the channel's maximum of {max_message}",
+                payload.len()
+            ))
+        } else if seq > next {
             Some(format!("message {seq} skips ahead of {next}"))
         } else if seq >= r.base.saturating_add(r.reported).saturating_add(cap) {
             Some(format!("message {seq} exceeds the granted credit"))

@@ -213,7 +213,56 @@ fn key_text(k: &PeerKey) -> String {
     PublicKey(*k).to_string()
 }
 
+/// What a session holds for its peers now: the quantities its memory bounds are about
+/// (for tests, fuzzing and operators' diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Peers known (connected, or waiting out their lease).
+    pub peers: usize,
+    /// Named channels with a peer, over all peers.
+    pub links: usize,
+    /// Channels peers opened for names we have no port for (kept until a port opens or
+    /// the channel closes), and the bytes of their labels.
+    pub unmatched: usize,
+    /// See `unmatched`.
+    pub unmatched_label_bytes: usize,
+    /// The most bytes one peer's stream holds delivered and not taken.
+    pub max_inbox_bytes: u64,
+    /// The most bytes one link's outbox holds sent and not consumed.
+    pub max_outbox_bytes: u64,
+    /// The largest capacity any peer was granted.
+    pub max_peer_capacity: u32,
+    /// Events not yet taken by the application.
+    pub events: usize,
+}
+
 impl Session {
+    /// What the session holds now (see [`Footprint`]); walks every peer and link.
+    pub fn footprint(&self) -> Footprint {
+        let mut f = Footprint {
+            peers: self.peers.len(),
+            events: self.events.len(),
+            ..Footprint::default()
+        };
+        for p in self.peers.values() {
+            f.links += p.links.len();
+            f.unmatched += p.unmatched.len();
+            f.unmatched_label_bytes += p
+                .unmatched
+                .iter()
+                .map(|(_, l)| l.name.len() + l.type_name.len())
+                .sum::<usize>();
+            for l in p.links.values() {
+                f.max_outbox_bytes = f.max_outbox_bytes.max(l.send.outbox_bytes);
+                f.max_peer_capacity = f.max_peer_capacity.max(l.send.remote_cap);
+                if let Some(r) = &l.recv {
+                    f.max_inbox_bytes = f.max_inbox_bytes.max(r.held_bytes);
+                }
+            }
+        }
+        f
+    }
+
     /// A session with no ports and no peers.
     pub fn new(config: SessionConfig) -> Self {
         Self {

@@ -154,4 +154,16 @@ impl PacketProtection for Shared {
     fn auth_failures(&self) -> u64 {
         lock(&self.shared).auth_failures()
     }
+
+    fn generations(&self) -> (u64, u64) {
+        lock(&self.shared).generations()
+    }
+
+    fn mix_secret(&mut self, generation: u64, secret: &[u8; 32]) -> bool {
+        lock(&self.shared).mix_secret(generation, secret)
+    }
+
+    fn traffic_keys(&self) -> Option<([u8; 32], [u8; 32])> {
+        lock(&self.shared).traffic_keys()
+    }
 }

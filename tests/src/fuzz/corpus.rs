@@ -55,6 +55,14 @@ pub fn corpus_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             .unwrap_or_default();
         add("endpoint", &name, best);
     }
+    // Operation sequences for the session target (decoded with `arbitrary`).
+    for (i, len) in [(0usize, 256usize), (1, 1024), (2, 4096)] {
+        add(
+            "session_frames",
+            &format!("random_{len}"),
+            pseudo_random("session_frames", i, len),
+        );
+    }
     seeds
 }
 

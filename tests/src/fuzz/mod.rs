@@ -10,9 +10,13 @@ mod capture;
 mod corpus;
 mod endpoint;
 mod pair;
+#[cfg(test)]
+mod rehandshake;
+mod session;
 
 pub use corpus::corpus_seeds;
 pub use endpoint::{connection_frames, endpoint};
+pub use session::session_frames;
 
 /// The function a fuzz target runs on one input.
 pub type Target = fn(&[u8]);
@@ -22,4 +26,5 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("endpoint", endpoint),
     ("connection_frames", connection_frames),
+    ("session_frames", session_frames),
 ];

@@ -73,6 +73,9 @@ impl Connection {
         if p.max_data {
             self.flow.max_data_pending = true;
         }
+        if let Some(id) = p.rehandshake {
+            self.on_rehandshake_lost(id);
+        }
         if !p.path_status.is_empty() || !p.path_abandons.is_empty() {
             self.on_path_signals_lost(&p.path_status, &p.path_abandons);
         }

@@ -282,6 +282,7 @@ impl Connection {
     fn announce_established(&mut self, now: Instant) {
         self.reset_idle(now);
         self.arm_keepalive(now);
+        self.arm_rehandshake(now);
         let path = &self.paths[0];
         tracing::info!(
             peer = %self.peer_label(),

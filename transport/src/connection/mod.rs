@@ -9,6 +9,7 @@ mod parity;
 mod path;
 mod recv;
 mod redundancy;
+mod rehandshake;
 mod send;
 mod write;
 
@@ -17,6 +18,7 @@ pub(crate) use handshake::{Accepted, INITIAL_TRAILER, handshake_message, retry_d
 use crate::channel::{RecvState, SendState};
 use crate::config::{TransportConfig, TransportParams};
 use crate::crypto::{HandshakeSession, PacketProtection};
+use crate::entropy::Entropy;
 use crate::error::{ConnectionError, TransportErrorCode};
 use crate::path::{PathEvent, PathSelector, PathStats, PathView};
 use crate::recovery::RecoveryStats;
@@ -148,6 +150,8 @@ pub struct ConnectionStats {
     /// by the datagram's frames (plus the channels our own application keeps busy), not
     /// by how many channels the connection has.
     pub work: u64,
+    /// Re-handshakes completed (fresh Diffie-Hellman secrets mixed into the keys).
+    pub rehandshakes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,8 @@ enum ConnTimer {
     Handshake,
     /// The closing or draining period is over.
     Close,
+    /// Time for the dialer's next re-handshake.
+    Rehandshake,
 }
 
 impl TimerKind for ConnTimer {
@@ -181,6 +187,7 @@ impl TimerKind for ConnTimer {
         ConnTimer::Keepalive,
         ConnTimer::Handshake,
         ConnTimer::Close,
+        ConnTimer::Rehandshake,
     ];
     fn index(self) -> usize {
         self as usize
@@ -203,6 +210,8 @@ pub(crate) struct SentFrames {
     path_status: Vec<(u64, u64)>,
     /// PATH_ABANDON frames: path ids.
     path_abandons: Vec<u64>,
+    /// A REHANDSHAKE frame: its id.
+    rehandshake: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -357,7 +366,7 @@ pub struct Connection {
     dgram_in: VecDeque<Bytes>,
     dgram_signaled: bool,
     events: VecDeque<Event>,
-    timers: TimerTable<ConnTimer, 4>,
+    timers: TimerTable<ConnTimer, 5>,
     sent_eliciting_since_rx: bool,
     last_sent: Instant,
     ping_pending: bool,
@@ -377,6 +386,8 @@ pub struct Connection {
     scratch_views: Vec<PathView>,
     /// Recent chunks of the peer's parity channels and parity waiting for members.
     parity_rx: parity::ParityRx,
+    rehandshake: rehandshake::Rehandshake,
+    entropy: Arc<dyn Entropy>,
     stats: ConnectionStats,
 }
 
@@ -392,6 +403,8 @@ pub(crate) struct Origin {
     pub remote: SocketAddr,
     /// Seeds the connection's RNG (path challenges).
     pub seed: [u8; 32],
+    /// Fresh randomness for re-handshake keys.
+    pub entropy: Arc<dyn Entropy>,
 }
 
 impl Connection {
@@ -444,6 +457,8 @@ impl Connection {
             },
             selector: config.path_selector.build(),
             rng: ChaCha8Rng::from_seed(origin.seed),
+            entropy: origin.entropy,
+            rehandshake: Default::default(),
             channels: BTreeMap::new(),
             next_local_channel: match side {
                 Side::Initiator => 0,
@@ -698,6 +713,9 @@ impl Connection {
         }
         if self.timers.take_due(ConnTimer::Keepalive, now) {
             self.ping_pending = true;
+        }
+        if self.timers.take_due(ConnTimer::Rehandshake, now) {
+            self.on_rehandshake_timer(now);
         }
     }
 

@@ -223,6 +223,11 @@ impl Connection {
                 self.on_data_for_parity(channel, offset, data)?;
             }
             Frame::ChannelParity(p) => self.on_parity(&p)?,
+            Frame::Rehandshake {
+                id,
+                generation,
+                key,
+            } => self.on_rehandshake_frame(now, id, generation, key)?,
             Frame::Datagram { data } => {
                 if self.dgram_in.len() >= self.config.datagram_queue {
                     self.dgram_in.pop_front();

@@ -216,8 +216,14 @@ impl Connection {
 
     /// Starts a key update when the keys are old enough (time or packets).
     fn maybe_update_keys(&mut self, now: Instant) {
+        self.check_rehandshake(now);
+        let (send_gen, _) = self.protection.as_ref().map_or((0, 0), |p| p.generations());
+        if self.rehandshake.holds_updates(self.side) {
+            return;
+        }
         let due = self.keys.packets_since >= self.config.rekey_packets
-            || now.saturating_duration_since(self.keys.last_update) >= self.config.rekey_interval;
+            || now.saturating_duration_since(self.keys.last_update) >= self.config.rekey_interval
+            || self.rehandshake.update_due(self.side, send_gen);
         // RFC 9001 §6.1: not before a packet sent with the current keys was acknowledged,
         // so the peer has the current generation before it sees the next.
         let phase = self.protection.as_ref().is_some_and(|p| p.key_phase());
@@ -500,6 +506,7 @@ impl Connection {
             || !self.paths[i].copies.is_empty()
             || !self.paths[i].parity_out.is_empty()
             || self.has_path_signals()
+            || self.rehandshake.has_frame()
         {
             return true;
         }

@@ -26,6 +26,7 @@ impl Connection {
         }
         self.write_connection_credit(buf, limit, sent);
         self.write_path_signals(buf, limit, sent);
+        self.write_rehandshake(buf, limit, sent);
         let mut ids = std::mem::take(&mut self.scratch_ids);
         ids.clear();
         ids.extend(self.ready.iter().copied());

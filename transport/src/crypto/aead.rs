@@ -11,6 +11,11 @@
 //!   answered the previous one; the receiver follows a flipped phase once a packet
 //!   decrypts with the next key, and answers by updating its own sending key. The
 //!   previous receive key is kept for packets reordered across the update.
+//! - **Re-handshake**: a fresh Diffie-Hellman secret agreed over the connection can be
+//!   mixed into one future generation `g` of both directions
+//!   ([`PacketProtection::mix_secret`]): generation `g` is then
+//!   `BLAKE3-derive_key("netchan 2026 re-handshake", k_{g-1} ‖ secret)` instead of
+//!   `REKEY(k_{g-1})`, so keys from `g` on cannot be computed from earlier ones.
 //! - **Integrity limit**: [`AeadProtection::auth_failures`] counts forgeries; the
 //!   connection closes past [`INTEGRITY_LIMIT`].
 
@@ -51,7 +56,17 @@ impl Generation {
     fn next(&self) -> Self {
         Self::new(Zeroizing::new(crate::noise::rekey(&self.key)))
     }
+    /// The next generation with a re-handshake's secret mixed in.
+    fn mixed(&self, secret: &[u8; 32]) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(REHANDSHAKE_CONTEXT);
+        h.update(&*self.key);
+        h.update(secret);
+        Self::new(Zeroizing::new(*h.finalize().as_bytes()))
+    }
 }
+
+/// BLAKE3 key-derivation context of a re-handshake's generation.
+pub const REHANDSHAKE_CONTEXT: &str = "netchan 2026 re-handshake";
 
 /// ChaCha20-Poly1305 protection of one connection, both directions.
 pub struct AeadProtection {
@@ -68,6 +83,12 @@ pub struct AeadProtection {
     recv_phase_start: Vec<(u64, u64)>,
     auth_failures: u64,
     updates: u64,
+    /// Generations reached: the first is 0, each update adds one.
+    send_gen: u64,
+    recv_gen: u64,
+    /// A re-handshake's secret and the generation it goes into; dropped (zeroized) once
+    /// both directions are past it.
+    mix: Option<(u64, Zeroizing<[u8; 32]>)>,
 }
 
 impl std::fmt::Debug for AeadProtection {
@@ -97,6 +118,34 @@ impl AeadProtection {
             recv_phase_start: Vec::new(),
             auth_failures: 0,
             updates: 0,
+            send_gen: 0,
+            recv_gen: 0,
+            mix: None,
+        }
+    }
+
+    /// Generation `to` derived from `from` (its predecessor).
+    fn derive(&self, from: &Generation, to: u64) -> Generation {
+        match &self.mix {
+            Some((g, secret)) if *g == to => from.mixed(secret),
+            _ => from.next(),
+        }
+    }
+
+    fn next_send(&mut self) {
+        self.send_gen += 1;
+        self.send = self.derive(&self.send, self.send_gen);
+        self.updates += 1;
+        self.forget_mix();
+    }
+
+    fn forget_mix(&mut self) {
+        if self
+            .mix
+            .as_ref()
+            .is_some_and(|(g, _)| self.send_gen >= *g && self.recv_gen >= *g)
+        {
+            self.mix = None;
         }
     }
 
@@ -259,17 +308,18 @@ impl PacketProtection for AeadProtection {
                     Which::Previous => {}
                     Which::Next => {
                         // The peer updated: rotate receive keys and answer with ours.
-                        let next_next = self.recv_next.next();
+                        self.recv_gen += 1;
+                        let next_next = self.derive(&self.recv_next, self.recv_gen + 1);
                         let old = std::mem::replace(&mut self.recv_next, next_next);
                         self.recv_previous = Some(std::mem::replace(&mut self.recv, old));
                         self.recv_phase = !self.recv_phase;
                         self.recv_phase_start.clear();
                         self.set_phase_start(path_id, packet_number);
                         if self.send_phase != self.recv_phase {
-                            self.send = self.send.next();
+                            self.next_send();
                             self.send_phase = self.recv_phase;
-                            self.updates += 1;
                         }
+                        self.forget_mix();
                     }
                 }
                 Ok(len)
@@ -284,10 +334,29 @@ impl PacketProtection for AeadProtection {
         if self.send_phase != self.recv_phase {
             return false;
         }
-        self.send = self.send.next();
+        self.next_send();
         self.send_phase = !self.send_phase;
-        self.updates += 1;
         true
+    }
+
+    fn generations(&self) -> (u64, u64) {
+        (self.send_gen, self.recv_gen)
+    }
+
+    fn mix_secret(&mut self, generation: u64, secret: &[u8; 32]) -> bool {
+        if self.send_gen >= generation || self.recv_gen >= generation || self.mix.is_some() {
+            return false;
+        }
+        self.mix = Some((generation, Zeroizing::new(*secret)));
+        if generation == self.recv_gen + 1 {
+            self.recv_next = self.derive(&self.recv, generation);
+        }
+        true
+    }
+
+    #[cfg(feature = "fuzzing")]
+    fn traffic_keys(&self) -> Option<([u8; 32], [u8; 32])> {
+        Some((*self.send.key, *self.recv.key))
     }
 
     fn key_updates(&self) -> u64 {
@@ -452,6 +521,45 @@ mod tests {
             "wrong phase bit"
         );
         assert_eq!(b.auth_failures(), failures + 1);
+    }
+
+    #[test]
+    fn a_mixed_secret_changes_the_chain_for_both_directions() {
+        let (mut a, mut b) = pair();
+        let plain_next = crate::noise::rekey(&[1u8; 32]);
+        let secret = [0x42; 32];
+        assert!(b.mix_secret(1, &secret));
+        assert!(!b.mix_secret(1, &secret), "one mix at a time");
+        // A has not mixed yet: its packets of generation 0 still open at B.
+        let (p0, ph0) = packet(&mut a, 0, 1, b"gen 0");
+        assert_eq!(open(&mut b, 0, 1, ph0, &p0).unwrap(), b"gen 0");
+        assert!(a.mix_secret(1, &secret));
+        assert!(a.update_keys());
+        assert_eq!(a.generations(), (1, 0));
+        assert_ne!(
+            *a.send.key, plain_next,
+            "generation 1 is not REKEY(generation 0)"
+        );
+        let (p1, ph1) = packet(&mut a, 0, 2, b"gen 1");
+        assert_eq!(open(&mut b, 0, 2, ph1, &p1).unwrap(), b"gen 1");
+        assert_eq!(
+            b.generations(),
+            (1, 1),
+            "B answered with its own mixed update"
+        );
+        assert!(
+            b.mix.is_none(),
+            "the secret is dropped once both directions passed it"
+        );
+        let (back, bph) = packet(&mut b, 0, 1, b"reply");
+        assert_eq!(open(&mut a, 0, 1, bph, &back).unwrap(), b"reply");
+        assert!(a.mix.is_none());
+        // Too late: a generation already reached cannot be mixed.
+        assert!(!a.mix_secret(1, &secret));
+        // After it, ordinary updates follow the hash chain again.
+        let before = *a.send.key;
+        assert!(a.update_keys());
+        assert_eq!(*a.send.key, crate::noise::rekey(&before));
     }
 
     #[test]

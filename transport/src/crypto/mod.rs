@@ -145,4 +145,24 @@ pub trait PacketProtection: Send + Debug {
     fn auth_failures(&self) -> u64 {
         0
     }
+    /// Key generations reached (sending, receiving): 0 after the handshake, one more per
+    /// update.
+    fn generations(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    /// Mixes a re-handshake's fresh Diffie-Hellman `secret` into key generation
+    /// `generation` of both directions, so that it and every later generation cannot be
+    /// derived from the keys before it. `false` (nothing changes) when either direction
+    /// has already reached `generation`, another mix is pending, or re-handshakes are not
+    /// supported. The caller must make sure neither side derives `generation` before
+    /// both have mixed (PROTOCOL.md, "Re-handshake").
+    fn mix_secret(&mut self, generation: u64, secret: &[u8; 32]) -> bool {
+        let _ = (generation, secret);
+        false
+    }
+    /// Test hook (feature `fuzzing`): the current sending and receiving traffic keys.
+    #[cfg(feature = "fuzzing")]
+    fn traffic_keys(&self) -> Option<([u8; 32], [u8; 32])> {
+        None
+    }
 }

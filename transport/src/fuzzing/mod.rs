@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 mod channel;
 mod corpus;
 mod noise;
+pub mod plain;
 mod ranges;
 mod recovery;
 mod replay;

@@ -274,6 +274,11 @@ pub fn every_frame_type() -> Vec<u8> {
             path_id: 0,
             error_code: 0,
         },
+        Frame::Rehandshake {
+            id: 1,
+            generation: 3,
+            key: [9; 32],
+        },
         Frame::Padding { len: 3 },
         Frame::ConnectionClose {
             error_code: 0x100,

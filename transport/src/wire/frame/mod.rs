@@ -21,6 +21,7 @@
 //! | 0x0e | PATH_STATUS        | path_id, sequence, status (1 available, 2 standby)           |
 //! | 0x0f | PATH_ABANDON       | path_id, error_code                                          |
 //! | 0x10 | CHANNEL_PARITY     | channel, count, (offset, length) * count, parity length, parity |
+//! | 0x11 | REHANDSHAKE        | id, generation, key (32 bytes)                               |
 //!
 //! Decoding is canonical: a frame that decodes re-encodes to exactly the bytes it was
 //! decoded from (varints are minimal and every field is determined by the value).
@@ -75,6 +76,8 @@ pub enum FrameType {
     PathAbandon = 0x0f,
     /// The XOR of several chunks of a channel (multipath parity).
     ChannelParity = 0x10,
+    /// A fresh ephemeral key for a re-handshake (offer or answer).
+    Rehandshake = 0x11,
 }
 
 impl FrameType {
@@ -103,6 +106,7 @@ impl FrameType {
             0x0e => FrameType::PathStatus,
             0x0f => FrameType::PathAbandon,
             0x10 => FrameType::ChannelParity,
+            0x11 => FrameType::Rehandshake,
             _ => return None,
         })
     }
@@ -400,6 +404,17 @@ pub enum Frame<'a> {
     },
     /// Parity over chunks of a channel (see [`ParityFrame`]).
     ChannelParity(ParityFrame<'a>),
+    /// A re-handshake step: the dialer offers a fresh X25519 public key for key
+    /// generation `generation`; the listener answers with the same `id` and its own fresh
+    /// key, or with `generation` 0 (and any key) to refuse.
+    Rehandshake {
+        /// Numbers the dialer's offers; an answer repeats its offer's.
+        id: u64,
+        /// The key generation the new secret goes into; 0 in a refusal.
+        generation: u64,
+        /// The sender's fresh ephemeral public key.
+        key: [u8; 32],
+    },
 }
 
 /// Encoded size of a length prefix followed by `len` bytes.
@@ -448,6 +463,7 @@ impl<'a> Frame<'a> {
             Frame::PathStatus { .. } => FrameType::PathStatus,
             Frame::PathAbandon { .. } => FrameType::PathAbandon,
             Frame::ChannelParity(_) => FrameType::ChannelParity,
+            Frame::Rehandshake { .. } => FrameType::Rehandshake,
         }
     }
 
@@ -488,6 +504,9 @@ impl<'a> Frame<'a> {
                 error_code,
             } => varint_len(*path_id) + varint_len(*error_code),
             Frame::ChannelParity(p) => p.body_len(),
+            Frame::Rehandshake { id, generation, .. } => {
+                varint_len(*id) + varint_len(*generation) + 32
+            }
         };
         1 + body
     }
@@ -575,6 +594,15 @@ impl<'a> Frame<'a> {
                 write_varint(out, *error_code);
             }
             Frame::ChannelParity(p) => p.encode(out),
+            Frame::Rehandshake {
+                id,
+                generation,
+                key,
+            } => {
+                write_varint(out, *id);
+                write_varint(out, *generation);
+                out.extend_from_slice(key);
+            }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }
@@ -665,6 +693,11 @@ impl<'a> Frame<'a> {
                 error_code: r.varint("error code")?,
             },
             FrameType::ChannelParity => Frame::ChannelParity(ParityFrame::decode(r)?),
+            FrameType::Rehandshake => Frame::Rehandshake {
+                id: r.varint("re-handshake id")?,
+                generation: r.varint("key generation")?,
+                key: r.array("re-handshake key")?,
+            },
         })
     }
 

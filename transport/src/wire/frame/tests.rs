@@ -11,17 +11,17 @@ fn decode_one(bytes: &[u8]) -> Result<Frame<'_>, WireError> {
 
 #[test]
 fn wire_frame_type_codes_roundtrip() {
-    for code in 0..=0x10u64 {
+    for code in 0..=0x11u64 {
         let ty = FrameType::from_code(code).expect("known code");
         assert_eq!(ty.code(), code);
     }
-    assert_eq!(FrameType::from_code(0x11), None);
+    assert_eq!(FrameType::from_code(0x12), None);
     assert_eq!(FrameType::from_code(u64::MAX), None);
 }
 
 #[test]
 fn wire_frame_unknown_types() {
-    assert_eq!(decode_one(&[0x11]), Err(WireError::UnknownFrameType(0x11)));
+    assert_eq!(decode_one(&[0x12]), Err(WireError::UnknownFrameType(0x12)));
     assert_eq!(decode_one(&[0x3f]), Err(WireError::UnknownFrameType(0x3f)));
     assert_eq!(
         decode_one(&[0x40, 0x40]),
@@ -240,10 +240,10 @@ fn wire_frame_label_and_reason_limits() {
 
 #[test]
 fn wire_frame_iterator_stops_after_error() {
-    let mut it = Frames::new(&[0x01, 0x11, 0x01, 0x01]);
+    let mut it = Frames::new(&[0x01, 0x12, 0x01, 0x01]);
     assert_eq!(it.next(), Some(Ok(Frame::Ping)));
     assert_eq!(it.position(), 1);
-    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x11))));
+    assert_eq!(it.next(), Some(Err(WireError::UnknownFrameType(0x12))));
     assert_eq!(it.next(), None);
     assert_eq!(it.next(), None);
     let mut it = Frames::new(&[0x01, 0x05]);
@@ -307,6 +307,11 @@ fn wire_frame_ack_eliciting() {
         Frame::PathAbandon {
             path_id: 1,
             error_code: 0,
+        },
+        Frame::Rehandshake {
+            id: 0,
+            generation: 1,
+            key: [3; 32],
         },
     ] {
         assert!(f.is_ack_eliciting(), "{f:?}");
@@ -437,4 +442,24 @@ fn wire_frame_channel_parity() {
     write_varint(&mut big, MAX_VARINT);
     write_varint(&mut big, 1);
     assert_eq!(decode_one(&big), Err(WireError::Overflow));
+}
+
+#[test]
+fn wire_frame_rehandshake_round_trips_and_truncations_fail() {
+    let f = Frame::Rehandshake {
+        id: 300,
+        generation: 7,
+        key: [0xab; 32],
+    };
+    let mut out = Vec::new();
+    f.encode(&mut out);
+    assert_eq!(out[0], 0x11);
+    assert_eq!(out.len(), f.encoded_len());
+    assert_eq!(Frame::decode(&mut Reader::new(&out)).unwrap(), f);
+    for len in 0..out.len() {
+        assert!(
+            Frame::decode(&mut Reader::new(&out[..len])).is_err(),
+            "{len}"
+        );
+    }
 }
