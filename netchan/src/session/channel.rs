@@ -7,6 +7,7 @@ use super::link::{Link, Queued, RecvSide, StreamId};
 use super::*;
 use crate::wire::{Frame, OpenLabel};
 use netchan_transport::ChannelId;
+use netchan_transport::wire::MAX_VARINT;
 
 impl Session {
     /// The next member of `port` (round robin) whose link has room and accepts a message
@@ -503,6 +504,9 @@ impl Session {
             ))
         } else if seq > next {
             Some(format!("message {seq} skips ahead of {next}"))
+        } else if seq >= MAX_VARINT {
+            // Our credit report names the sequence after it, which must fit a varint.
+            Some(format!("message {seq} is beyond the sequence space"))
         } else if seq >= r.base.saturating_add(r.reported).saturating_add(cap) {
             Some(format!("message {seq} exceeds the granted credit"))
         } else {
