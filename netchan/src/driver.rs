@@ -220,6 +220,10 @@ impl Driver {
                 self.session.handle_timeout(now, &mut self.endpoint);
             }
             self.process_events(now);
+            // A fresh clock for what goes out: packets are stamped with it, and a stale
+            // `now` (the thread was descheduled since the top of the loop) would shorten
+            // every RTT sample taken from them.
+            let now = Instant::now();
             let more_to_write = self
                 .sockets
                 .write(now, &mut self.endpoint, self.poll.registry());
